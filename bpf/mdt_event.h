@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: (Apache-2.0 OR BSD-2-Clause) */
+/*
+ * The one description of what crosses from the kernel to user space.
+ * Included by bpf/map_delete.bpf.c and addon/; decoded in receiver/events/decode.ts.
+ * Every change here must be mirrored in decode.ts (test/unit/layout.test.ts checks the sizes).
+ */
+#ifndef MDT_EVENT_H
+#define MDT_EVENT_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+#define MDT_KEY_MAX 128   /* key bytes captured and hashed; longer keys fold in their length */
+#define MDT_STACK_MAX 32  /* return addresses per record; stack[0] is the direct caller */
+
+/* How the probed function receives its arguments (Go register ABI, amd64). */
+enum mdt_arg_kind {
+	MDT_ARGS_KEYPTR = 1, /* (maptype, map, *key): runtime.mapdelete, reflect.mapdelete */
+	MDT_ARGS_KEY32 = 2,  /* (maptype, map, uint32 key) */
+	MDT_ARGS_KEY64 = 3,  /* (maptype, map, uint64 key) */
+	MDT_ARGS_KEYSTR = 4, /* (maptype, map, key.ptr, key.len) */
+	MDT_ARGS_CLEAR = 5,  /* (maptype, map) */
+};
+
+/*
+ * The uprobe's attach cookie carries everything per-probe the program needs, so one
+ * program serves every function, binary and Go version without a map lookup.
+ */
+#define MDT_COOKIE(kind, func_id, goid_off) \
+	((__u64)(kind) | ((__u64)(func_id) << 8) | ((__u64)(goid_off) << 16))
+#define MDT_COOKIE_KIND(c) ((__u32)((c) & 0xff))
+#define MDT_COOKIE_FUNC(c) ((__u32)(((c) >> 8) & 0xff))
+#define MDT_COOKIE_GOID_OFF(c) ((__u32)(((c) >> 16) & 0xffff))
+
+enum mdt_event_flags {
+	MDT_F_NIL_MAP = 1 << 0,         /* map pointer was nil */
+	MDT_F_LEN_UNKNOWN = 1 << 1,     /* map count could not be read */
+	MDT_F_KEY_STRING = 1 << 2,      /* key[] holds string bytes, key_len is the string length */
+	MDT_F_KEY_TRUNCATED = 1 << 3,   /* key_len > MDT_KEY_MAX: key[] and hash cover a prefix */
+	MDT_F_KEY_UNREADABLE = 1 << 4,  /* key bytes could not be read: hash is 0 */
+	MDT_F_STACK_TRUNCATED = 1 << 5, /* the frame chain went on past MDT_STACK_MAX (or the depth limit) */
+	MDT_F_GOID_UNREADABLE = 1 << 6, /* g or g.goid could not be read */
+	MDT_F_KEY_CAPTURED = 1 << 7,    /* key[] holds key bytes (capture enabled) */
+};
+
+struct mdt_event {
+	__u64 ts_ns;     /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 pid;       /* tgid */
+	__u32 tid;
+	__u64 goid;
+	__u64 map_addr;  /* 0 for a nil map */
+	__u64 map_type;  /* runtime address of the map's type descriptor */
+	__u64 key_hash;  /* FNV-1a 64, see receiver/events/keyhash.ts */
+	__s64 map_len;   /* element count when the probe fired (before the operation) */
+	__u64 probe_sp;  /* RSP at the probe: lets user space tell frames apart */
+	__u32 key_len;   /* the key's full size in bytes */
+	__u16 flags;     /* enum mdt_event_flags */
+	__u8 func_id;    /* index into the attach plan's function list */
+	__u8 arg_kind;   /* enum mdt_arg_kind */
+	__u16 stack_len; /* valid entries in stack[] */
+	__u16 key_bytes; /* valid bytes in key[] (0 unless capture is on) */
+	__u32 _pad;
+	__u64 stack[MDT_STACK_MAX];
+	__u8 key[MDT_KEY_MAX];
+};
+
+/* Indices of the per-CPU counters in the `stats` array map. */
+enum mdt_stat {
+	MDT_STAT_HITS = 0,      /* probe hits */
+	MDT_STAT_EMITTED = 1,   /* records committed to the ring buffer */
+	MDT_STAT_LOST = 2,      /* records dropped because the ring buffer was full */
+	MDT_STAT_FILTERED = 3,  /* hits dropped by the in-kernel key filter */
+	MDT_STAT__COUNT = 4,
+};
+
+#endif /* MDT_EVENT_H */

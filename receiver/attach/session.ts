@@ -1,0 +1,126 @@
+/**
+ * The BPF object's lifecycle for one tracer run: load with settings, attach probes, stream
+ * records, read counters, detach. Knows the addon and the record framing; nothing about Go.
+ */
+import { loadNative, type BpfObject, type Native } from '../native';
+import { bpfObjectPath } from '../util/paths';
+import { UserError, errnoCode } from '../util/errors';
+import { missingCapabilities, privilegeHint } from './capabilities';
+import { Stat, STACK_MAX, sumPerCpu } from '../events/decode';
+
+export interface SessionSettings {
+  captureKeys: boolean;
+  /** In-kernel key filter: only deletes whose key hash is in this set are recorded. */
+  keyHashes?: bigint[];
+  stackDepth: number;
+  ringBufferBytes: number;
+  /** Wake the reader once this many bytes are queued (the rest is picked up on the poll timer). */
+  wakeupBytes: number;
+}
+
+export interface KernelCounters {
+  hits: bigint;
+  emitted: bigint;
+  lost: bigint;
+  filtered: bigint;
+}
+
+export interface ProbeRequest {
+  /** Path the kernel resolves to the binary's inode (e.g. /proc/PID/exe). */
+  path: string;
+  fileOffset: number;
+  /** -1: every process running this binary, now and later. */
+  pid: number;
+  cookie: bigint;
+}
+
+const u8 = (v: number) => Buffer.from([v & 0xff]);
+const u32 = (v: number) => {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(v);
+  return b;
+};
+const u64 = (v: bigint) => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(v);
+  return b;
+};
+
+function roundToPowerOfTwo(n: number): number {
+  let p = 4096;
+  while (p < n) p *= 2;
+  return p;
+}
+
+export class BpfSession {
+  private constructor(
+    readonly native: Native,
+    private readonly obj: BpfObject,
+  ) {}
+
+  static open(settings: SessionSettings): BpfSession {
+    let native: Native;
+    try {
+      native = loadNative();
+    } catch (err) {
+      throw new UserError((err as Error).message);
+    }
+    const missing = missingCapabilities();
+    if (missing.length) throw new UserError(privilegeHint(missing), 77);
+    let obj: BpfObject;
+    try {
+      obj = native.open(bpfObjectPath());
+    } catch (err) {
+      throw new UserError(`cannot open the BPF object ${bpfObjectPath()}: ${(err as Error).message} (run \`npm run build\`)`);
+    }
+    try {
+      obj.setConst('capture_keys', u8(settings.captureKeys ? 1 : 0));
+      obj.setConst('key_filter_on', u8(settings.keyHashes ? 1 : 0));
+      obj.setConst('stack_depth', u32(Math.max(1, Math.min(STACK_MAX, settings.stackDepth))));
+      obj.setConst('wakeup_bytes', u64(BigInt(settings.wakeupBytes)));
+      obj.setMapMaxEntries('events', roundToPowerOfTwo(settings.ringBufferBytes));
+      obj.load();
+    } catch (err) {
+      obj.close();
+      if (errnoCode(err) === 'EPERM') throw new UserError(privilegeHint([]), 77);
+      throw err;
+    }
+    const session = new BpfSession(native, obj);
+    for (const h of settings.keyHashes ?? []) obj.mapUpdate('key_filter', u64(h), u8(1));
+    return session;
+  }
+
+  /** Attaches one probe; returns its link id. Errors keep the addon's errno `code`. */
+  attach(req: ProbeRequest): number {
+    return this.obj.attachUprobe('mdt_delete', req.path, req.fileOffset, req.pid, req.cookie);
+  }
+
+  detach(linkId: number): void {
+    this.obj.detach(linkId);
+  }
+
+  linkCount(): number {
+    return this.obj.linkCount();
+  }
+
+  start(onBatch: (batch: Buffer, records: number) => void): void {
+    this.obj.startRingBuffer('events', onBatch, { pollTimeoutMs: 50, maxBatchBytes: 1 << 20 });
+  }
+
+  /** Delivers every record still queued, then stops reading. */
+  async drain(): Promise<void> {
+    await this.obj.stopRingBuffer();
+  }
+
+  counters(): KernelCounters {
+    const read = (i: Stat) => {
+      const v = this.obj.mapLookup('stats', u32(i));
+      return v ? sumPerCpu(v) : 0n;
+    };
+    return { hits: read(Stat.Hits), emitted: read(Stat.Emitted), lost: read(Stat.Lost), filtered: read(Stat.Filtered) };
+  }
+
+  close(): void {
+    this.obj.close();
+  }
+}

@@ -1,0 +1,101 @@
+/** `map-delete-tracer watch`: print every delete of the targets as it happens. */
+import { Tracer } from '../tracer';
+import { formatJson } from '../output/json';
+import { formatText } from '../output/text';
+import { UserError } from '../util/errors';
+import { all, one, parseArgs } from './args';
+import type { DeleteEvent } from '../events/types';
+
+export const WATCH_HELP = `Usage: map-delete-tracer watch (--pid PID ... | --exe PATH ...) [options]
+
+Prints every delete(m, k) and clear(m) in the target Go processes as it happens.
+
+  --pid PID           trace this process (repeatable)
+  --exe PATH          trace every process running this executable, now and later (repeatable);
+                      runs until --duration or Ctrl-C
+  --format text|json  one readable line (default) or one JSON object per delete
+  --capture-keys      include key values (off by default: keys can be personal data)
+  --key VALUE         only deletes of this key (matched in the kernel by hash; integers match
+                      every integer width)
+  --map-type GLOB     only maps whose Go type matches, e.g. 'map[string]*' (* and ? are wildcards)
+  --stack-depth N     return addresses per event, 1-32 (default 16)
+  --duration SECONDS  stop after this long
+
+Exits 0 once every traced --pid process has exited (or the duration passed) and every event is
+printed; a summary, including any events lost, goes to stderr.`;
+
+export async function watchCommand(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(WATCH_HELP + '\n');
+    return 0;
+  }
+  const p = parseArgs('watch', argv, {
+    pid: { type: 'number', repeat: true },
+    exe: { type: 'string', repeat: true },
+    format: { type: 'string', choices: ['text', 'json'] },
+    'capture-keys': { type: 'boolean' },
+    key: { type: 'string' },
+    'map-type': { type: 'string' },
+    'stack-depth': { type: 'number' },
+    duration: { type: 'number' },
+  });
+  if (p.positional.length) throw new UserError(`watch: unexpected argument "${p.positional[0]}" (targets are given with --pid or --exe)`);
+  const duration = one<number>(p, 'duration');
+  if (duration !== undefined && duration <= 0) throw new UserError('watch: --duration must be a positive number of seconds');
+  const stackDepth = one<number>(p, 'stack-depth') ?? 16;
+  if (!Number.isInteger(stackDepth) || stackDepth < 1 || stackDepth > 32) throw new UserError('watch: --stack-depth must be an integer from 1 to 32');
+  const pids = all<number>(p, 'pid');
+  for (const pid of pids) {
+    if (!Number.isInteger(pid) || pid <= 0) throw new UserError(`watch: --pid ${pid} is not a process id (pass a positive integer)`);
+  }
+
+  const format = one<string>(p, 'format') ?? 'text';
+  const render: (e: DeleteEvent) => string = format === 'json' ? formatJson : formatText;
+  // Writes to stdout are synchronous on Linux (files, pipes, TTYs): a slow reader slows the
+  // receiver, the addon's bounded queue fills and the kernel counts what it cannot keep.
+  let pending: string[] = [];
+  const flush = () => {
+    if (pending.length) process.stdout.write(pending.join(''));
+    pending = [];
+  };
+  const sink = (e: DeleteEvent) => {
+    pending.push(render(e) + '\n');
+    if (pending.length >= 256) flush();
+  };
+  const log = (line: string) => process.stderr.write(`map-delete-tracer: ${line}\n`);
+
+  const tracer = new Tracer(
+    {
+      pids,
+      exes: all<string>(p, 'exe'),
+      captureKeys: one<boolean>(p, 'capture-keys') ?? false,
+      key: one<string>(p, 'key'),
+      mapType: one<string>(p, 'map-type'),
+      durationSec: duration,
+      stackDepth,
+    },
+    sink,
+    log,
+  );
+  const flushTimer = setInterval(flush, 100);
+  const onSignal = (sig: string) => {
+    log(`${sig}: stopping`);
+    tracer.stop();
+  };
+  process.once('SIGINT', () => onSignal('SIGINT'));
+  process.once('SIGTERM', () => onSignal('SIGTERM'));
+  try {
+    const s = await tracer.run();
+    flush();
+    log(
+      `${s.delivered} events from ${s.processes} process(es); probe hits ${s.kernel.hits}, ` +
+        `lost ${s.lost}${s.lost > 0n ? ' (ring buffer full: the reader fell behind)' : ''}` +
+        (s.kernel.filtered > 0n ? `, filtered in kernel ${s.kernel.filtered}` : '') +
+        (s.filteredUser > 0 ? `, filtered ${s.filteredUser}` : ''),
+    );
+    return 0;
+  } finally {
+    clearInterval(flushTimer);
+    flush();
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * The one TypeScript reader of `struct mdt_event` (bpf/mdt_event.h). Offsets here must match
+ * that header; test/unit/layout.test.ts compiles the header with the C compiler and checks them.
+ */
+
+export const KEY_MAX = 128;
+export const STACK_MAX = 32;
+export const RECORD_SIZE = 464;
+
+export const OFF = {
+  tsNs: 0,
+  pid: 8,
+  tid: 12,
+  goid: 16,
+  mapAddr: 24,
+  mapType: 32,
+  keyHash: 40,
+  mapLen: 48,
+  probeSp: 56,
+  keyLen: 64,
+  flags: 68,
+  funcId: 70,
+  argKind: 71,
+  stackLen: 72,
+  keyBytes: 74,
+  stack: 80,
+  key: 336,
+} as const;
+
+export enum ArgKindCode {
+  KeyPtr = 1,
+  Key32 = 2,
+  Key64 = 3,
+  KeyStr = 4,
+  Clear = 5,
+}
+
+export const Flag = {
+  NilMap: 1 << 0,
+  LenUnknown: 1 << 1,
+  KeyString: 1 << 2,
+  KeyTruncated: 1 << 3,
+  KeyUnreadable: 1 << 4,
+  StackTruncated: 1 << 5,
+  GoidUnreadable: 1 << 6,
+  KeyCaptured: 1 << 7,
+} as const;
+
+export enum Stat {
+  Hits = 0,
+  Emitted = 1,
+  Lost = 2,
+  Filtered = 3,
+}
+export const STAT_COUNT = 4;
+
+/** A record as the kernel wrote it; addresses are runtime addresses in the target process. */
+export interface RawDelete {
+  tsNs: bigint;
+  pid: number;
+  tid: number;
+  goid: bigint;
+  mapAddr: number;
+  mapType: number;
+  keyHash: bigint;
+  /** Element count when the probe fired, before the operation; -1 when unreadable. */
+  mapLenBefore: number;
+  probeSp: number;
+  keyLen: number;
+  flags: number;
+  funcId: number;
+  argKind: ArgKindCode;
+  /** Return addresses, innermost first; stack[0] is the direct caller. */
+  stack: number[];
+  /** Captured key bytes (a copy), or undefined when capture is off. */
+  key?: Buffer;
+}
+
+function u64n(buf: Buffer, off: number): number {
+  // User-space addresses fit in 53 bits on x86-64; numbers keep symbolization cheap.
+  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x1_0000_0000;
+}
+
+/** Decodes one record starting at `off` in `buf`. */
+export function decodeRecord(buf: Buffer, off = 0): RawDelete {
+  if (buf.length - off < RECORD_SIZE) {
+    throw new Error(`truncated record: ${buf.length - off} bytes, expected ${RECORD_SIZE}`);
+  }
+  const flags = buf.readUInt16LE(off + OFF.flags);
+  const stackLen = Math.min(buf.readUInt16LE(off + OFF.stackLen), STACK_MAX);
+  const stack = new Array<number>(stackLen);
+  for (let i = 0; i < stackLen; i++) stack[i] = u64n(buf, off + OFF.stack + 8 * i);
+  const keyBytes = Math.min(buf.readUInt16LE(off + OFF.keyBytes), KEY_MAX);
+  return {
+    tsNs: buf.readBigUInt64LE(off + OFF.tsNs),
+    pid: buf.readUInt32LE(off + OFF.pid),
+    tid: buf.readUInt32LE(off + OFF.tid),
+    goid: buf.readBigUInt64LE(off + OFF.goid),
+    mapAddr: u64n(buf, off + OFF.mapAddr),
+    mapType: u64n(buf, off + OFF.mapType),
+    keyHash: buf.readBigUInt64LE(off + OFF.keyHash),
+    mapLenBefore: Number(buf.readBigInt64LE(off + OFF.mapLen)),
+    probeSp: u64n(buf, off + OFF.probeSp),
+    keyLen: buf.readUInt32LE(off + OFF.keyLen),
+    flags,
+    funcId: buf.readUInt8(off + OFF.funcId),
+    argKind: buf.readUInt8(off + OFF.argKind) as ArgKindCode,
+    stack,
+    key:
+      flags & Flag.KeyCaptured
+        ? Buffer.from(buf.subarray(off + OFF.key, off + OFF.key + keyBytes))
+        : undefined,
+  };
+}
+
+/**
+ * Walks a batch from the addon: records framed as [u32 length][record][padding to 8].
+ * Calls `fn` per record without copying the batch.
+ */
+export function forEachRecord(batch: Buffer, fn: (buf: Buffer, off: number) => void): number {
+  let off = 0;
+  let n = 0;
+  while (off + 4 <= batch.length) {
+    const len = batch.readUInt32LE(off);
+    const start = off + 4;
+    if (len === 0 || start + len > batch.length) break;
+    if (len >= RECORD_SIZE) {
+      fn(batch, start);
+      n++;
+    }
+    off = start + len;
+    off = (off + 7) & ~7;
+  }
+  return n;
+}
+
+/** Sums a per-CPU u64 value buffer (numCpus × 8 bytes) as the kernel hands it back. */
+export function sumPerCpu(buf: Buffer): bigint {
+  let total = 0n;
+  for (let off = 0; off + 8 <= buf.length; off += 8) total += buf.readBigUInt64LE(off);
+  return total;
+}

@@ -1,0 +1,54 @@
+/** Filters, key privacy and the key hash, on one fixture build (the machine's newest Go). */
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import { loadFixtureManifest, type FixtureBuild } from '../helpers/fixtures';
+import { requireBpf } from '../helpers/bpf';
+import { CLI } from '../helpers/tracer';
+import { traceFixture } from './watch.test';
+
+function newestPlain(): FixtureBuild {
+  const plain = loadFixtureManifest().filter((b) => b.mode === 'plain' && !b.experiment);
+  plain.sort((a, b) => a.go.localeCompare(b.go, 'en', { numeric: true }));
+  return plain[plain.length - 1];
+}
+
+describe('watch options', function () {
+  const build = newestPlain();
+
+  it('leaves key values out unless --capture-keys, and hash-key reproduces the hashes', async function () {
+    requireBpf(this);
+    const { ops, events } = await traceFixture(build, []);
+    const deletes = events.filter((e) => e.op === 'delete' && e.caller.function.startsWith('main.'));
+    assert.ok(deletes.length > 10);
+    for (const e of deletes) assert.deepEqual(Object.keys(e.key!), ['type', 'hash'], 'no key value without --capture-keys');
+    // The hash of a string key and of an int64 key, recomputed by `hash-key`, appear in the stream.
+    for (const [type, kind] of [['string', 'string'], ['int64', 'int64'], ['uint32', 'uint32']] as const) {
+      const op = ops.find((o) => o.op === 'delete' && o.key_type === type && o.via === 'direct');
+      assert.ok(op, `fixture has a ${type} delete`);
+      const hash = execFileSync(process.execPath, [CLI, 'hash-key', '--type', kind, op.key], { encoding: 'utf8' }).trim();
+      assert.ok(
+        deletes.some((e) => e.key!.hash === hash && e.caller.line === op.line),
+        `hash-key ${kind} ${op.key} = ${hash} appears on the delete at line ${op.line}`,
+      );
+    }
+  });
+
+  it('--key keeps only deletes of that key (matched in the kernel)', async function () {
+    requireBpf(this);
+    const probe = await traceFixture(build, ['--capture-keys']);
+    const target = probe.ops.find((o) => o.op === 'delete' && o.key_type === 'string' && o.via === 'direct')!;
+    const { ops, events, stderr } = await traceFixture(build, ['--capture-keys', '--key', target.key]);
+    const expected = ops.filter((o) => o.op === 'delete' && o.key === target.key && (o.key_type === 'string' || /int/.test(o.key_type)));
+    assert.ok(expected.length >= 1);
+    assert.ok(events.length >= expected.length, `${events.length} events for ${expected.length} deletes of ${target.key}`);
+    for (const e of events) assert.equal(e.key?.value, target.key);
+    assert.match(stderr.join('\n'), /filtered in kernel \d+/);
+  });
+
+  it('--map-type keeps only matching map types', async function () {
+    requireBpf(this);
+    const { events } = await traceFixture(build, ['--map-type', 'map[int64]*']);
+    assert.ok(events.length > 0);
+    for (const e of events) assert.match(e.map.type, /^map\[int64\]/);
+  });
+});

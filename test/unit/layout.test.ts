@@ -1,0 +1,41 @@
+/**
+ * decode.ts must agree with bpf/mdt_event.h byte for byte: compile the header with the C
+ * compiler and compare every offset.
+ */
+import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { OFF, RECORD_SIZE, KEY_MAX, STACK_MAX } from '../../receiver/events/decode';
+import { packageRoot } from '../../receiver/util/paths';
+
+describe('record layout', () => {
+  it('matches struct mdt_event as the C compiler lays it out', () => {
+    const fields: Record<keyof typeof OFF, string> = {
+      tsNs: 'ts_ns', pid: 'pid', tid: 'tid', goid: 'goid', mapAddr: 'map_addr', mapType: 'map_type',
+      keyHash: 'key_hash', mapLen: 'map_len', probeSp: 'probe_sp', keyLen: 'key_len', flags: 'flags',
+      funcId: 'func_id', argKind: 'arg_kind', stackLen: 'stack_len', keyBytes: 'key_bytes', stack: 'stack', key: 'key',
+    };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mdt-layout-'));
+    const src = path.join(dir, 'layout.c');
+    const prints = Object.entries(fields)
+      .map(([ts, c]) => `printf("${ts} %zu\\n", offsetof(struct mdt_event, ${c}));`)
+      .join('\n');
+    fs.writeFileSync(
+      src,
+      `#include <stdio.h>\n#include <stddef.h>\n#include "mdt_event.h"\nint main(void){\n${prints}\n` +
+        `printf("size %zu\\nkeymax %d\\nstackmax %d\\n", sizeof(struct mdt_event), MDT_KEY_MAX, MDT_STACK_MAX);return 0;}\n`,
+    );
+    execFileSync('cc', ['-I', path.join(packageRoot(), 'bpf'), src, '-o', path.join(dir, 'layout')]);
+    const out = execFileSync(path.join(dir, 'layout'), { encoding: 'utf8' });
+    fs.rmSync(dir, { recursive: true, force: true });
+    const got = new Map(out.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+    for (const ts of Object.keys(fields) as (keyof typeof OFF)[]) {
+      assert.equal(OFF[ts], Number(got.get(ts)), `offset of ${ts}`);
+    }
+    assert.equal(RECORD_SIZE, Number(got.get('size')));
+    assert.equal(KEY_MAX, Number(got.get('keymax')));
+    assert.equal(STACK_MAX, Number(got.get('stackmax')));
+  });
+});
