@@ -30,6 +30,8 @@ export interface TracerSummary {
   delivered: number;
   /** Records dropped by the map-type filter in user space. */
   filteredUser: number;
+  /** Records that could not be processed (counted, never silent). */
+  failed: number;
   kernel: KernelCounters;
   /** Every delete the probes saw but nobody received: ring-buffer overflow, and anything lost after. */
   lost: bigint;
@@ -55,6 +57,7 @@ export class Tracer {
   private readonly mapTypeRe?: RegExp;
   private delivered = 0;
   private filteredUser = 0;
+  private failed = 0;
   private stopResolve?: () => void;
   private readonly stopped: Promise<void>;
   private timers: NodeJS.Timeout[] = [];
@@ -194,6 +197,17 @@ export class Tracer {
 
   private onBatch(batch: Buffer): void {
     forEachRecord(batch, (buf, off) => {
+      try {
+        this.onRecord(buf, off);
+      } catch (err) {
+        // One bad record must not end the run; it is counted and the first one is shown.
+        if (this.failed++ === 0) this.log(`cannot process a record: ${(err as Error).stack ?? err}`);
+      }
+    });
+  }
+
+  private onRecord(buf: Buffer, off: number): void {
+    {
       const raw = decodeRecord(buf, off);
       const view = this.viewFor(raw.pid);
       if (!view) {
@@ -207,7 +221,7 @@ export class Tracer {
       }
       this.delivered++;
       this.sink(event);
-    });
+    }
   }
 
   private startTimers(): void {
@@ -234,13 +248,14 @@ export class Tracer {
     await session.drain();
     const kernel = session.counters();
     this.teardown();
-    const received = BigInt(this.delivered + this.filteredUser);
+    const received = BigInt(this.delivered + this.filteredUser + this.failed);
     const lostAfterKernel = kernel.emitted > received ? kernel.emitted - received : 0n;
     return {
       delivered: this.delivered,
       filteredUser: this.filteredUser,
+      failed: this.failed,
       kernel,
-      lost: kernel.lost + lostAfterKernel,
+      lost: kernel.lost + lostAfterKernel + BigInt(this.failed),
       processes: this.seenPids.size,
     };
   }

@@ -3,6 +3,7 @@
 # service and show its map deletes live. Run as root. DEMO_SECONDS (default 30; 0 = until Ctrl-C).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin:$PWD/.cache/go/bin"
 bash scripts/setup.sh
 mkdir -p .cache/demo
 (cd examples/sessions && go build -o ../../.cache/demo/sessions .)

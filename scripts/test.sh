@@ -3,6 +3,7 @@
 # fixture matrix, then runs every test — real uprobes on real Go processes. Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin:$PWD/.cache/go/bin"
 bash scripts/setup.sh
 bash scripts/build-fixtures.sh
 npx --no-install mocha --config test/.mocharc.json 'dist/test/**/*.test.js' "$@"

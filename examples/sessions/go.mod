@@ -1,0 +1,3 @@
+module mdt-example/sessions
+
+go 1.21
