@@ -114,22 +114,21 @@ export function decodeRecord(buf: Buffer, off = 0): RawDelete {
 }
 
 /**
- * Walks a batch from the addon: records framed as [u32 length][record][padding to 8].
- * Calls `fn` per record without copying the batch.
+ * Walks a batch from the addon: records framed as [u32 LE length][record][zero padding to a
+ * multiple of 8]. Calls `fn` with the batch and each record's offset: no copies. A malformed
+ * batch is an addon bug and throws.
  */
 export function forEachRecord(batch: Buffer, fn: (buf: Buffer, off: number) => void): number {
   let off = 0;
   let n = 0;
-  while (off + 4 <= batch.length) {
+  while (off < batch.length) {
+    if (off + 4 > batch.length) throw new Error(`ring-buffer batch truncated at byte ${off}`);
     const len = batch.readUInt32LE(off);
     const start = off + 4;
-    if (len === 0 || start + len > batch.length) break;
-    if (len >= RECORD_SIZE) {
-      fn(batch, start);
-      n++;
-    }
-    off = start + len;
-    off = (off + 7) & ~7;
+    if (start + len > batch.length) throw new Error(`ring-buffer batch: record ${n} (${len} bytes) runs past the end`);
+    if (len >= RECORD_SIZE) fn(batch, start);
+    n++;
+    off = (start + len + 7) & ~7;
   }
   return n;
 }

@@ -1,0 +1,118 @@
+/**
+ * runtime.firstmoduledata: where the runtime keeps the bases that pclntab and type descriptors
+ * are relative to (text, types, gofunc). Stripped binaries have no symbol for it, but its first
+ * word is a pointer to the pcHeader (the start of .gopclntab), and the next slices point into
+ * the same table; that is distinctive enough to find it by scanning the data sections.
+ *
+ * Field offsets (amd64), from runtime/symtab.go `moduledata`, checked against DWARF
+ * `runtime.moduledata` of real builds in the unit tests:
+ *   all:        pcHeader 0, funcnametab 8, ..., ftab 128, minpc 160, maxpc 168, text 176, etext 184
+ *   1.18–1.19:  types 280, etypes 288, gofunc 304
+ *   1.20–1.26:  covctrs/ecovctrs added before `end`: types 296, etypes 304, gofunc 320
+ *   1.27+:      `typedesclen` after types and itaboffset/itabsize after etypes: types 296,
+ *               etypes 312, gofunc 344
+ */
+import { GoVersion, compareMinor } from './buildinfo';
+import { ElfFile, SHF_ALLOC, SHF_WRITE, SHT_NOBITS } from './elf';
+import { PcHeader } from './pclnheader';
+
+export interface ModuleData {
+  vaddr: number;
+  text: number;
+  etext: number;
+  minpc: number;
+  maxpc: number;
+  /** Base of abi.Type.Str name offsets and type offsets; undefined if the layout is unknown. */
+  types?: number;
+  etypes?: number;
+  /** Base of funcdata offsets (FUNCDATA_InlTree). */
+  gofunc?: number;
+  source: 'symtab' | 'scan';
+}
+
+interface Layout {
+  types: number;
+  etypes: number;
+  gofunc: number;
+}
+
+export function moduleDataLayout(v: GoVersion): Layout {
+  if (compareMinor(v, 1, 20) < 0) return { types: 280, etypes: 288, gofunc: 304 };
+  if (compareMinor(v, 1, 27) < 0) return { types: 296, etypes: 304, gofunc: 320 };
+  return { types: 296, etypes: 312, gofunc: 344 };
+}
+
+const OFF_FUNCNAMETAB = 8;
+const OFF_FTAB = 128;
+const OFF_MINPC = 160;
+const OFF_MAXPC = 168;
+const OFF_TEXT = 176;
+const OFF_ETEXT = 184;
+
+/**
+ * Locates firstmoduledata: the `runtime.firstmoduledata` symbol when present, otherwise a scan of
+ * the writable sections for a word equal to the pcHeader address whose neighbours check out.
+ */
+export function findModuleData(elf: ElfFile, pcHeader: PcHeader, version: GoVersion, opts: { ignoreSymtab?: boolean } = {}): ModuleData | undefined {
+  const layout = moduleDataLayout(version);
+  const sym = opts.ignoreSymtab ? undefined : elf.symbol('runtime.firstmoduledata');
+  if (sym) {
+    const md = tryRead(elf, sym.value, pcHeader, layout, 'symtab');
+    if (md) return md;
+  }
+  for (const addr of candidates(elf, pcHeader.vaddr)) {
+    const md = tryRead(elf, addr, pcHeader, layout, 'scan');
+    if (md) return md;
+  }
+  return undefined;
+}
+
+/** Addresses of 8-aligned words equal to `target` in allocated writable sections (or segments). */
+function* candidates(elf: ElfFile, target: number): Generator<number> {
+  const lo = target % 0x1_0000_0000;
+  const hi = Math.floor(target / 0x1_0000_0000);
+  const ranges: { vaddr: number; size: number }[] = [];
+  const secs = elf.sections.filter((s) => s.flags & SHF_WRITE && s.flags & SHF_ALLOC && s.type !== SHT_NOBITS && s.size > 0);
+  // Go 1.26 puts moduledata in its own .go.module section; look there first.
+  secs.sort((a, b) => Number(b.name === '.go.module') - Number(a.name === '.go.module'));
+  if (secs.length) for (const s of secs) ranges.push({ vaddr: s.addr, size: s.size });
+  else for (const s of elf.loads) if (s.flags & 2) ranges.push({ vaddr: s.vaddr, size: s.filesz });
+  for (const r of ranges) {
+    const start = r.vaddr + ((8 - (r.vaddr % 8)) % 8);
+    const off = elf.tryVaddrToFileOffset(start);
+    if (off === undefined) continue;
+    const d = elf.data;
+    const end = Math.min(off + r.size - (start - r.vaddr), d.length) - 8;
+    for (let o = off; o <= end; o += 8) {
+      if (d.readUInt32LE(o) === lo && d.readUInt32LE(o + 4) === hi) yield start + (o - off);
+    }
+  }
+  // PIE whose linker left pointer words zero: the relocation addends tell where they point.
+  if (elf.isPIE) for (const [where, addend] of elf.relativeRelocs()) if (addend === target) yield where;
+}
+
+function tryRead(elf: ElfFile, addr: number, h: PcHeader, layout: Layout, source: ModuleData['source']): ModuleData | undefined {
+  try {
+    const ptr = (off: number) => elf.readPointer(addr + off);
+    if (ptr(0) !== h.vaddr) return undefined;
+    if (ptr(OFF_FUNCNAMETAB) !== h.vaddr + h.funcnameOffset) return undefined;
+    if (ptr(OFF_FTAB) !== h.vaddr + h.pclnOffset) return undefined;
+    const text = ptr(OFF_TEXT);
+    const etext = ptr(OFF_ETEXT);
+    const minpc = ptr(OFF_MINPC);
+    const maxpc = ptr(OFF_MAXPC);
+    if (!(text <= minpc && minpc < maxpc && maxpc <= etext + 1)) return undefined;
+    const md: ModuleData = { vaddr: addr, text, etext, minpc, maxpc, source };
+    const types = ptr(layout.types);
+    const etypes = ptr(layout.etypes);
+    if (types > 0 && types < etypes && etypes - types < 1 << 30 && elf.tryVaddrToFileOffset(types) !== undefined) {
+      md.types = types;
+      md.etypes = etypes;
+    }
+    const gofunc = ptr(layout.gofunc);
+    if (elf.tryVaddrToFileOffset(gofunc) !== undefined) md.gofunc = gofunc;
+    return md;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,3 @@
+module example.com/gounit
+
+go 1.18
