@@ -203,8 +203,8 @@ int mdt_delete(struct pt_regs *ctx)
 	e->key_len = key_len;
 	e->func_id = MDT_COOKIE_FUNC(cookie);
 	e->arg_kind = kind;
-	e->probe_sp = ctx->rsp;
-	e->_pad = 0;
+	e->probe_ip = ctx->rip;
+	e->plan_id = MDT_COOKIE_PLAN(cookie);
 
 	e->goid = 0;
 	if (bpf_probe_read_user(&e->goid, 8, (const void *)(ctx->r14 + goid_off)) < 0)

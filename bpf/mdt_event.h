@@ -27,11 +27,12 @@ enum mdt_arg_kind {
  * The uprobe's attach cookie carries everything per-probe the program needs, so one
  * program serves every function, binary and Go version without a map lookup.
  */
-#define MDT_COOKIE(kind, func_id, goid_off) \
-	((__u64)(kind) | ((__u64)(func_id) << 8) | ((__u64)(goid_off) << 16))
+#define MDT_COOKIE(kind, func_id, goid_off, plan_id) \
+	((__u64)(kind) | ((__u64)(func_id) << 8) | ((__u64)(goid_off) << 16) | ((__u64)(plan_id) << 32))
 #define MDT_COOKIE_KIND(c) ((__u32)((c) & 0xff))
 #define MDT_COOKIE_FUNC(c) ((__u32)(((c) >> 8) & 0xff))
 #define MDT_COOKIE_GOID_OFF(c) ((__u32)(((c) >> 16) & 0xffff))
+#define MDT_COOKIE_PLAN(c) ((__u32)(((c) >> 32) & 0xffff))
 
 enum mdt_event_flags {
 	MDT_F_NIL_MAP = 1 << 0,         /* map pointer was nil */
@@ -53,14 +54,14 @@ struct mdt_event {
 	__u64 map_type;  /* runtime address of the map's type descriptor */
 	__u64 key_hash;  /* FNV-1a 64, see receiver/events/keyhash.ts */
 	__s64 map_len;   /* element count when the probe fired (before the operation) */
-	__u64 probe_sp;  /* RSP at the probe: lets user space tell frames apart */
+	__u64 probe_ip;  /* where the probe fired: with plan_id, gives the load address (PIE) */
 	__u32 key_len;   /* the key's full size in bytes */
 	__u16 flags;     /* enum mdt_event_flags */
 	__u8 func_id;    /* index into the attach plan's function list */
 	__u8 arg_kind;   /* enum mdt_arg_kind */
 	__u16 stack_len; /* valid entries in stack[] */
 	__u16 key_bytes; /* valid bytes in key[] (0 unless capture is on) */
-	__u32 _pad;
+	__u32 plan_id;   /* which binary's plan attached this probe (from the cookie) */
 	__u64 stack[MDT_STACK_MAX];
 	__u8 key[MDT_KEY_MAX];
 };

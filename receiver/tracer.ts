@@ -7,7 +7,7 @@ import { BpfSession, type KernelCounters } from './attach/session';
 import { planForExe, planForPid, sameBinary, type BinaryPlan } from './attach/targets';
 import { argKindCode, cookie, functionId } from './attach/functions';
 import { exeIdentity, listPids, loadBias, processExists, readMaps } from './attach/procfs';
-import { decodeRecord, forEachRecord } from './events/decode';
+import { decodeRecord, forEachRecord, type RawDelete } from './events/decode';
 import { Enricher, type ProcessView } from './events/enrich';
 import { hashesForKeyFilter } from './events/keyhash';
 import type { DeleteEvent } from './events/types';
@@ -51,7 +51,9 @@ interface Attached {
 export class Tracer {
   private session?: BpfSession;
   private readonly attached: Attached[] = [];
+  /** Per (pid, plan): where the binary is loaded. */
   private readonly views = new Map<number, ProcessView | null>();
+  private readonly announced = new Set<number>();
   private readonly seenPids = new Set<number>();
   private enricher?: Enricher;
   private readonly mapTypeRe?: RegExp;
@@ -105,11 +107,11 @@ export class Tracer {
         // A --pid whose binary is also an --exe target is already covered: attaching again would double its events.
         if (exePlans.some((e) => sameBinary(e.identity, plan.identity))) continue;
         this.attachPlan(plan, pid);
-        this.registerProcess(pid, plan);
       }
       this.discover();
       this.session.start((batch) => this.onBatch(batch));
       this.startTimers();
+      this.log(`ready: ${this.session.linkCount()} probes attached to ${this.attached.length} target(s)`);
       await this.stopped;
       return await this.finish();
     } catch (err) {
@@ -121,9 +123,9 @@ export class Tracer {
   private attachPlan(plan: BinaryPlan, pid: number | undefined): void {
     const session = this.session!;
     const entry: Attached = { plan, pid, links: [] };
-    this.attached.push(entry);
+    const planId = this.attached.push(entry) - 1;
     for (const point of plan.points) {
-      const c = cookie(argKindCode(point.argKind), functionId(point.function), plan.goidOffset);
+      const c = cookie(argKindCode(point.argKind), functionId(point.function), plan.goidOffset, planId);
       const path = pid !== undefined ? `/proc/${pid}/exe` : plan.displayPath;
       try {
         entry.links.push(session.attach({ path, fileOffset: point.fileOffset, pid: pid ?? -1, cookie: c }));
@@ -144,55 +146,64 @@ export class Tracer {
     );
   }
 
-  /** Remembers where a process's binary is mapped, so its addresses can be symbolized after it exits. */
-  private registerProcess(pid: number, plan: BinaryPlan): ProcessView | null {
-    let bias: number | undefined = plan.binary.isPIE ? undefined : 0;
-    if (bias === undefined) {
-      try {
-        bias = loadBias(readMaps(pid), plan.identity.ino, plan.binary.loadSegments());
-      } catch {
-        bias = undefined;
-      }
-    }
-    const view = bias === undefined ? null : { binary: plan.binary, bias };
-    this.views.set(pid, view);
-    this.seenPids.add(pid);
-    return view;
-  }
-
   /** --exe targets: find running processes of the binaries (new ones show up here within 250 ms). */
   private discover(): void {
     const exeTargets = this.attached.filter((a) => a.pid === undefined);
     if (exeTargets.length === 0) return;
     for (const pid of listPids()) {
-      if (this.views.has(pid)) continue;
+      if (this.announced.has(pid)) continue;
       const id = exeIdentity(pid);
       if (!id) continue;
       const target = exeTargets.find((a) => sameBinary(a.plan.identity, id));
       if (target) {
-        this.registerProcess(pid, target.plan);
+        this.announced.add(pid);
         this.log(`tracing PID ${pid} (${target.plan.displayPath})`);
       }
     }
   }
 
-  private viewFor(pid: number): ProcessView | null {
-    const known = this.views.get(pid);
+  /**
+   * Where the record's binary sits in its process. Each record names the plan (binary) whose
+   * probe fired and the address it fired at, so the PIE slide is known from the record itself,
+   * even when the process is gone before the record is read.
+   */
+  private viewFor(raw: RawDelete): ProcessView | null {
+    const key = raw.pid * 65536 + raw.planId;
+    const known = this.views.get(key);
     if (known !== undefined) return known;
-    // A process of an --exe binary that started and deleted before discovery saw it.
-    const id = exeIdentity(pid);
-    const target = id && this.attached.find((a) => a.pid === undefined && sameBinary(a.plan.identity, id));
-    if (target) return this.registerProcess(pid, target.plan);
-    // Gone already: a non-PIE binary still symbolizes; a PIE one has lost its slide.
-    const only = this.attached.filter((a) => a.pid === undefined);
-    if (only.length === 1 && !only[0].plan.binary.isPIE) {
-      const view = { binary: only[0].plan.binary, bias: 0 };
-      this.views.set(pid, view);
-      this.seenPids.add(pid);
-      return view;
+    const entry = this.attached[raw.planId];
+    let view: ProcessView | null = null;
+    if (entry) {
+      const { binary, points } = entry.plan;
+      let bias: number | undefined = binary.isPIE ? undefined : 0;
+      const point = points.find((p) => functionId(p.function) === raw.funcId);
+      if (bias === undefined && point) {
+        // The uprobe reports the probed address or, after the trap, the byte past it.
+        for (const ip of [raw.probeIp, raw.probeIp - 1]) {
+          const b = ip - point.vaddr;
+          if (b % 4096 === 0) {
+            bias = b;
+            break;
+          }
+        }
+      }
+      if (bias === undefined) {
+        try {
+          bias = loadBias(readMaps(raw.pid), entry.plan.identity.ino, binary.loadSegments());
+        } catch {
+          bias = undefined;
+        }
+      }
+      if (bias !== undefined) view = { binary, bias };
     }
-    this.views.set(pid, null);
-    return null;
+    this.views.set(key, view);
+    this.seenPids.add(raw.pid);
+    if (entry && entry.pid === undefined && !this.announced.has(raw.pid)) {
+      // A process that came and went between two discovery scans.
+      this.announced.add(raw.pid);
+      this.log(`tracing PID ${raw.pid} (${entry.plan.displayPath})`);
+    }
+    return view;
   }
 
   private onBatch(batch: Buffer): void {
@@ -209,11 +220,8 @@ export class Tracer {
   private onRecord(buf: Buffer, off: number): void {
     {
       const raw = decodeRecord(buf, off);
-      const view = this.viewFor(raw.pid);
-      if (!view) {
-        this.filteredUser++;
-        return;
-      }
+      const view = this.viewFor(raw);
+      if (!view) throw new Error(`record from PID ${raw.pid} names no known binary (plan ${raw.planId})`);
       const event = this.enricher!.enrich(raw, view);
       if (this.mapTypeRe && !this.mapTypeRe.test(event.map.type)) {
         this.filteredUser++;

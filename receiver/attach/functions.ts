@@ -50,7 +50,8 @@ export function argKindCode(kind: ArgKind): ArgKindCode {
 }
 
 /** Mirrors MDT_COOKIE in bpf/mdt_event.h. */
-export function cookie(kind: ArgKindCode, funcId: number, goidOffset: number): bigint {
+export function cookie(kind: ArgKindCode, funcId: number, goidOffset: number, planId: number): bigint {
   if (goidOffset < 0 || goidOffset > 0xffff) throw new Error(`goid offset ${goidOffset} does not fit the cookie`);
-  return BigInt(kind) | (BigInt(funcId) << 8n) | (BigInt(goidOffset) << 16n);
+  if (planId < 0 || planId > 0xffff) throw new Error(`plan id ${planId} does not fit the cookie`);
+  return BigInt(kind) | (BigInt(funcId) << 8n) | (BigInt(goidOffset) << 16n) | (BigInt(planId) << 32n);
 }

@@ -16,13 +16,14 @@ export const OFF = {
   mapType: 32,
   keyHash: 40,
   mapLen: 48,
-  probeSp: 56,
+  probeIp: 56,
   keyLen: 64,
   flags: 68,
   funcId: 70,
   argKind: 71,
   stackLen: 72,
   keyBytes: 74,
+  planId: 76,
   stack: 80,
   key: 336,
 } as const;
@@ -65,7 +66,10 @@ export interface RawDelete {
   keyHash: bigint;
   /** Element count when the probe fired, before the operation; -1 when unreadable. */
   mapLenBefore: number;
-  probeSp: number;
+  /** Runtime address where the probe fired (the probed instruction, or one past it). */
+  probeIp: number;
+  /** Index of the attach plan (binary) whose probe fired. */
+  planId: number;
   keyLen: number;
   flags: number;
   funcId: number;
@@ -100,7 +104,8 @@ export function decodeRecord(buf: Buffer, off = 0): RawDelete {
     mapType: u64n(buf, off + OFF.mapType),
     keyHash: buf.readBigUInt64LE(off + OFF.keyHash),
     mapLenBefore: Number(buf.readBigInt64LE(off + OFF.mapLen)),
-    probeSp: u64n(buf, off + OFF.probeSp),
+    probeIp: u64n(buf, off + OFF.probeIp),
+    planId: buf.readUInt32LE(off + OFF.planId),
     keyLen: buf.readUInt32LE(off + OFF.keyLen),
     flags,
     funcId: buf.readUInt8(off + OFF.funcId),

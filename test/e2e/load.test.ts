@@ -29,7 +29,7 @@ describe('load', function () {
       tracer.stderr!.setEncoding('utf8');
       tracer.stderr!.on('data', (d: string) => {
         stderr.push(...d.split('\n').filter(Boolean));
-        if (/attached \d+ probes/.test(d)) attachedResolve();
+        if (/ready: \d+ probes attached/.test(d)) attachedResolve();
       });
       const exited = new Promise<number | null>((r) => tracer.on('close', r));
       await Promise.race([attached, exited.then(() => assert.fail(stderr.join('\n')))]);

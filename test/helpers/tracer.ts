@@ -48,7 +48,7 @@ export function runCli(args: string[], opts: { env?: NodeJS.ProcessEnv; wrap?: s
   attached.catch(() => {});
   lines(proc.stdout!, stdout);
   lines(proc.stderr!, stderr, (l) => {
-    if (/attached \d+ probes/.test(l)) onAttached();
+    if (/ready: \d+ probes attached/.test(l)) onAttached();
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string[]; stderr: string[] }>((res) => {
     proc.on('close', (code, signal) => {

@@ -14,8 +14,8 @@ describe('record layout', () => {
   it('matches struct mdt_event as the C compiler lays it out', () => {
     const fields: Record<keyof typeof OFF, string> = {
       tsNs: 'ts_ns', pid: 'pid', tid: 'tid', goid: 'goid', mapAddr: 'map_addr', mapType: 'map_type',
-      keyHash: 'key_hash', mapLen: 'map_len', probeSp: 'probe_sp', keyLen: 'key_len', flags: 'flags',
-      funcId: 'func_id', argKind: 'arg_kind', stackLen: 'stack_len', keyBytes: 'key_bytes', stack: 'stack', key: 'key',
+      keyHash: 'key_hash', mapLen: 'map_len', probeIp: 'probe_ip', keyLen: 'key_len', flags: 'flags',
+      funcId: 'func_id', argKind: 'arg_kind', stackLen: 'stack_len', keyBytes: 'key_bytes', planId: 'plan_id', stack: 'stack', key: 'key',
     };
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mdt-layout-'));
     const src = path.join(dir, 'layout.c');
