@@ -54,8 +54,9 @@ export async function watchCommand(argv: string[]): Promise<number> {
   // Writes to stdout are synchronous on Linux (files, pipes, TTYs): a slow reader slows the
   // receiver, the addon's bounded queue fills and the kernel counts what it cannot keep.
   let pending: string[] = [];
+  let stdoutClosed = false;
   const flush = () => {
-    if (pending.length) process.stdout.write(pending.join(''));
+    if (pending.length && !stdoutClosed) process.stdout.write(pending.join(''));
     pending = [];
   };
   const sink = (e: DeleteEvent) => {
@@ -82,6 +83,13 @@ export async function watchCommand(argv: string[]): Promise<number> {
     log(`${sig}: stopping`);
     tracer.stop();
   };
+  // `watch | head`: once nobody reads the events, stop tracing instead of tracing into the void.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    if (!stdoutClosed) log('stdout closed: stopping');
+    stdoutClosed = true;
+    tracer.stop();
+  });
   process.once('SIGINT', () => onSignal('SIGINT'));
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   try {
