@@ -1,0 +1,77 @@
+/**
+ * The tracer's configuration after loading, defaults, environment and validation: what the
+ * rest of the receiver consumes. The file format (collector-shaped YAML) is documented in
+ * docs/configuration.md; receiver/config/load.ts turns a file into this.
+ */
+
+export interface KeepFilters {
+  /** Key values (strings; integers match every integer width) always exported. */
+  keys: string[];
+  /** Map type globs (`*`, `?`) always exported. */
+  mapTypes: string[];
+  /** Caller globs, matched against `function` and `file:line` (base name), always exported. */
+  callers: string[];
+}
+
+export interface MapDeleteReceiverConfig {
+  pids: number[];
+  executables: string[];
+  captureKeys: boolean;
+  stackDepth: number;
+  sampling: {
+    /** Fraction of deletes recorded, in (0, 1]; decided in the kernel. */
+    rate: number;
+    keep: KeepFilters;
+  };
+  /** Ceiling on events exported per second; excess is counted as dropped. */
+  maxEventsPerSecond: number;
+  ringBufferBytes: number;
+  /** Deletes of one goroutine within this window share one grouping span. */
+  groupingWindowMs: number;
+  /** Overrides the service name for every traced process. */
+  serviceName?: string;
+}
+
+export interface RetryConfig {
+  enabled: boolean;
+  initialIntervalMs: number;
+  maxIntervalMs: number;
+  /** Give up on a batch after this long (0 = never). */
+  maxElapsedMs: number;
+}
+
+export interface OtlpExporterConfig {
+  type: 'otlp';
+  id: string;
+  /** host:port or a URL (http:// means insecure, https:// TLS). */
+  endpoint: string;
+  tls: { insecure: boolean; caFile?: string; certFile?: string; keyFile?: string };
+  headers: Record<string, string>;
+  compression: 'gzip' | 'none';
+  timeoutMs: number;
+  retry: RetryConfig;
+  /** Spans held while the collector is slow or down; beyond it, new spans are dropped and counted. */
+  queueSize: number;
+}
+
+export interface DebugExporterConfig {
+  type: 'debug';
+  id: string;
+  verbosity: 'basic' | 'normal' | 'detailed';
+}
+
+export interface FileExporterConfig {
+  type: 'file';
+  id: string;
+  path: string;
+}
+
+export type ExporterConfig = OtlpExporterConfig | DebugExporterConfig | FileExporterConfig;
+
+export interface TracerConfig {
+  /** The file it came from, or "<embedded default>". */
+  source: string;
+  receivers: { mapdelete: MapDeleteReceiverConfig };
+  exporters: ExporterConfig[];
+  pipelines: { traces: { receivers: string[]; exporters: string[] } };
+}
