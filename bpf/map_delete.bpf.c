@@ -21,6 +21,8 @@ const volatile __u8 capture_keys = 0;      /* copy key bytes into records */
 const volatile __u8 key_filter_on = 0;     /* only keys whose hash is in key_filter */
 const volatile __u32 stack_depth = 16;     /* return addresses to collect, <= MDT_STACK_MAX */
 const volatile __u64 wakeup_bytes = 65536; /* wake the reader once this much is queued */
+const volatile __u8 sampling_on = 0;       /* record only a sample of deletes (plus keep-filter matches) */
+const volatile __u32 sample_threshold = 0; /* recorded when bpf_get_prandom_u32() < threshold */
 
 #define FNV64_OFFSET 0xcbf29ce484222325ULL
 #define FNV64_PRIME 0x100000001b3ULL
@@ -47,6 +49,29 @@ struct {
 	__type(key, __u64);
 	__type(value, __u8);
 } key_filter SEC(".maps");
+
+/* Sampling keep-filters: key hashes, and (plan, link-time address) of map types and callers. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u8);
+} keep_keys SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct mdt_keep_addr);
+	__type(value, __u8);
+} keep_addrs SEC(".maps");
+
+/* Link-time address of each probe, by plan_id * MDT_FUNC_SLOTS + func_id: gives the load bias. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MDT_MAX_PLANS * MDT_FUNC_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} probe_vaddrs SEC(".maps");
 
 /* Key bytes are read here first so a filtered-out key costs no ring-buffer space. */
 struct key_scratch {
@@ -95,6 +120,32 @@ static __always_inline int read_key(__u8 *dst, __u64 src, __u64 len)
 	if (bpf_probe_read_user(dst, n & (MDT_KEY_MAX * 2 - 1), (const void *)src) < 0)
 		return -1;
 	return n;
+}
+
+/* Left out by sampling, but matching a keep-filter: the key, the map type or the caller. */
+static __always_inline int kept_anyway(struct pt_regs *ctx, __u64 cookie, __u32 kind, __u16 flags,
+				       __u64 hash, __u64 map_type)
+{
+	if (kind != MDT_ARGS_CLEAR && !(flags & MDT_F_KEY_UNREADABLE) && bpf_map_lookup_elem(&keep_keys, &hash))
+		return 1;
+	__u32 plan = MDT_COOKIE_PLAN(cookie);
+	__u32 func = MDT_COOKIE_FUNC(cookie);
+	if (plan >= MDT_MAX_PLANS || func >= MDT_FUNC_SLOTS)
+		return 0;
+	__u32 slot = plan * MDT_FUNC_SLOTS + func;
+	__u64 *vaddr = bpf_map_lookup_elem(&probe_vaddrs, &slot);
+	if (!vaddr || !*vaddr)
+		return 0;
+	__u64 bias = ctx->rip - *vaddr;
+	struct mdt_keep_addr k = { .plan_id = plan, .kind = MDT_KEEP_MAP_TYPE, .link_addr = map_type - bias };
+	if (map_type && bpf_map_lookup_elem(&keep_addrs, &k))
+		return 1;
+	__u64 ret = 0;
+	if (bpf_probe_read_user(&ret, 8, (const void *)ctx->rsp) < 0)
+		return 0;
+	k.kind = MDT_KEEP_CALLER;
+	k.link_addr = ret - bias;
+	return bpf_map_lookup_elem(&keep_addrs, &k) != 0;
 }
 
 SEC("uprobe")
@@ -185,6 +236,12 @@ int mdt_delete(struct pt_regs *ctx)
 			count(MDT_STAT_FILTERED);
 			return 0;
 		}
+	}
+
+	if (sampling_on && bpf_get_prandom_u32() >= sample_threshold &&
+	    !kept_anyway(ctx, cookie, kind, flags, hash, map_type)) {
+		count(MDT_STAT_UNSAMPLED);
+		return 0;
 	}
 
 	struct mdt_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

@@ -72,7 +72,27 @@ enum mdt_stat {
 	MDT_STAT_EMITTED = 1,   /* records committed to the ring buffer */
 	MDT_STAT_LOST = 2,      /* records dropped because the ring buffer was full */
 	MDT_STAT_FILTERED = 3,  /* hits dropped by the in-kernel key filter */
-	MDT_STAT__COUNT = 4,
+	MDT_STAT_UNSAMPLED = 4, /* hits not recorded because sampling left them out */
+	MDT_STAT__COUNT = 5,
+};
+
+/*
+ * Sampling keep-filters match link-time addresses (map type descriptors, caller return
+ * addresses) of one plan (binary): the program computes the process's load bias from where the
+ * probe fired, so one entry serves every process of the binary, PIE or not.
+ */
+#define MDT_FUNC_SLOTS 16   /* probe_vaddrs holds MDT_FUNC_SLOTS entries per plan */
+#define MDT_MAX_PLANS 256
+
+enum mdt_keep_kind {
+	MDT_KEEP_MAP_TYPE = 1,
+	MDT_KEEP_CALLER = 2,
+};
+
+struct mdt_keep_addr {
+	__u32 plan_id;
+	__u32 kind;      /* enum mdt_keep_kind */
+	__u64 link_addr;
 };
 
 #endif /* MDT_EVENT_H */

@@ -4,11 +4,13 @@ import { UserError } from './util/errors';
 import { watchCommand } from './cli/watch';
 import { hashKeyCommand } from './cli/hashkey';
 import { inspectCommand } from './cli/inspect';
+import { runCommand } from './cli/run';
 
 const HELP = `Usage: map-delete-tracer <command> [options]
 
 Commands:
   watch     print every Go map delete in running processes (--pid, --exe)
+  run       trace and export deletes as OpenTelemetry spans (--config FILE)
   inspect   show what would be probed in a Go binary
   hash-key  print the hash watch shows for a key
 
@@ -19,6 +21,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'watch':
       return watchCommand(rest);
+    case 'run':
+      return runCommand(rest);
     case 'inspect':
       return inspectCommand(rest);
     case 'hash-key':
@@ -33,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(require('../../package.json').version + '\n');
       return 0;
     default:
-      throw new UserError(`unknown command "${command}" (commands: watch, inspect, hash-key; see --help)`);
+      throw new UserError(`unknown command "${command}" (commands: watch, run, inspect, hash-key; see --help)`);
   }
 }
 

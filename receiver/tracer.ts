@@ -13,6 +13,9 @@ import { hashesForKeyFilter } from './events/keyhash';
 import type { DeleteEvent } from './events/types';
 import { UserError, errnoCode } from './util/errors';
 import { globToRegExp } from './util/glob';
+import { resolveKeep } from './attach/keep';
+import { KeepKind } from './events/decode';
+import type { KeepFilters } from './config/types';
 
 export interface TracerOptions {
   pids: number[];
@@ -23,6 +26,8 @@ export interface TracerOptions {
   durationSec?: number;
   stackDepth: number;
   ringBufferBytes?: number;
+  /** Record only this fraction of deletes (decided in the kernel), plus every keep-filter match. */
+  sampling?: { rate: number; keep: KeepFilters };
 }
 
 export interface TracerSummary {
@@ -99,6 +104,7 @@ export class Tracer {
       stackDepth: this.opts.stackDepth,
       ringBufferBytes: this.opts.ringBufferBytes ?? 16 << 20,
       wakeupBytes: 256 * 1024,
+      sampleRate: this.opts.sampling?.rate,
     });
     try {
       this.enricher = new Enricher(this.session.native.clockOffsetNs());
@@ -124,6 +130,8 @@ export class Tracer {
     const session = this.session!;
     const entry: Attached = { plan, pid, links: [] };
     const planId = this.attached.push(entry) - 1;
+    for (const point of plan.points) session.setProbeVaddr(planId, functionId(point.function), point.vaddr);
+    this.applyKeepFilters(planId, plan);
     for (const point of plan.points) {
       const c = cookie(argKindCode(point.argKind), functionId(point.function), plan.goidOffset, planId);
       const path = pid !== undefined ? `/proc/${pid}/exe` : plan.displayPath;
@@ -144,6 +152,23 @@ export class Tracer {
     this.log(
       `attached ${entry.links.length} probes to ${pid !== undefined ? `PID ${pid} ` : 'every process of '}${plan.displayPath} (${plan.binary.goVersion}, ${plan.binary.mapImpl} maps)`,
     );
+  }
+
+  /** Sampling keep-filters for one plan: in the kernel before the first probe fires. */
+  private applyKeepFilters(planId: number, plan: BinaryPlan): void {
+    const keep = this.opts.sampling?.keep;
+    const session = this.session!;
+    if (!keep || (this.opts.sampling?.rate ?? 1) >= 1) return;
+    if (planId === 0) for (const k of keep.keys) for (const h of hashesForKeyFilter(k)) session.keepKeyHash(h);
+    const resolved = resolveKeep(plan.binary, plan.points, keep.mapTypes, keep.callers);
+    for (const t of resolved.mapTypes) session.keepAddress(planId, KeepKind.MapType, t.addr);
+    for (const c of resolved.callSites) session.keepAddress(planId, KeepKind.Caller, c.retAddr);
+    if (keep.mapTypes.length || keep.callers.length) {
+      this.log(
+        `always kept in ${plan.displayPath}: ${resolved.mapTypes.length} map type(s), ${resolved.callSites.length} call site(s)` +
+          (resolved.mapTypes.length + resolved.callSites.length === 0 ? ' (no match: check the keep globs)' : ''),
+      );
+    }
   }
 
   /** --exe targets: find running processes of the binaries (new ones show up here within 250 ms). */
@@ -194,7 +219,7 @@ export class Tracer {
           bias = undefined;
         }
       }
-      if (bias !== undefined) view = { binary, bias };
+      if (bias !== undefined) view = { binary, bias, executable: entry.plan.displayPath };
     }
     this.views.set(key, view);
     this.seenPids.add(raw.pid);

@@ -6,7 +6,7 @@ import { loadNative, type BpfObject, type Native } from '../native';
 import { bpfObjectPath } from '../util/paths';
 import { UserError, errnoCode } from '../util/errors';
 import { missingCapabilities, privilegeHint } from './capabilities';
-import { Stat, STACK_MAX, sumPerCpu } from '../events/decode';
+import { FUNC_SLOTS, KeepKind, MAX_PLANS, Stat, STACK_MAX, sumPerCpu } from '../events/decode';
 
 export interface SessionSettings {
   captureKeys: boolean;
@@ -16,6 +16,8 @@ export interface SessionSettings {
   ringBufferBytes: number;
   /** Wake the reader once this many bytes are queued (the rest is picked up on the poll timer). */
   wakeupBytes: number;
+  /** Fraction of deletes recorded, decided in the kernel; 1 (or undefined) records all. */
+  sampleRate?: number;
 }
 
 export interface KernelCounters {
@@ -23,6 +25,7 @@ export interface KernelCounters {
   emitted: bigint;
   lost: bigint;
   filtered: bigint;
+  unsampled: bigint;
 }
 
 export interface ProbeRequest {
@@ -78,6 +81,11 @@ export class BpfSession {
       obj.setConst('key_filter_on', u8(settings.keyHashes ? 1 : 0));
       obj.setConst('stack_depth', u32(Math.max(1, Math.min(STACK_MAX, settings.stackDepth))));
       obj.setConst('wakeup_bytes', u64(BigInt(settings.wakeupBytes)));
+      const rate = settings.sampleRate ?? 1;
+      if (rate < 1) {
+        obj.setConst('sampling_on', u8(1));
+        obj.setConst('sample_threshold', u32(Math.max(1, Math.floor(rate * 2 ** 32))));
+      }
       obj.setMapMaxEntries('events', roundToPowerOfTwo(settings.ringBufferBytes));
       obj.load();
     } catch (err) {
@@ -93,6 +101,26 @@ export class BpfSession {
   /** Attaches one probe; returns its link id. Errors keep the addon's errno `code`. */
   attach(req: ProbeRequest): number {
     return this.obj.attachUprobe('mdt_delete', req.path, req.fileOffset, req.pid, req.cookie);
+  }
+
+  /** Where a plan's probe for a function sits (link-time): lets the kernel compute load biases. */
+  setProbeVaddr(planId: number, funcId: number, vaddr: number): void {
+    if (planId >= MAX_PLANS || funcId >= FUNC_SLOTS) return; // keep-filters by address then do not apply
+    this.obj.mapUpdate('probe_vaddrs', u32(planId * FUNC_SLOTS + funcId), u64(BigInt(vaddr)));
+  }
+
+  /** Deletes of this key hash are recorded even when sampling leaves them out. */
+  keepKeyHash(hash: bigint): void {
+    this.obj.mapUpdate('keep_keys', u64(hash), u8(1));
+  }
+
+  /** Deletes on this map type / from this call site (link-time address) are always recorded. */
+  keepAddress(planId: number, kind: KeepKind, linkAddr: number): void {
+    const key = Buffer.alloc(16);
+    key.writeUInt32LE(planId, 0);
+    key.writeUInt32LE(kind, 4);
+    key.writeBigUInt64LE(BigInt(linkAddr), 8);
+    this.obj.mapUpdate('keep_addrs', key, u8(1));
   }
 
   detach(linkId: number): void {
@@ -117,7 +145,13 @@ export class BpfSession {
       const v = this.obj.mapLookup('stats', u32(i));
       return v ? sumPerCpu(v) : 0n;
     };
-    return { hits: read(Stat.Hits), emitted: read(Stat.Emitted), lost: read(Stat.Lost), filtered: read(Stat.Filtered) };
+    return {
+      hits: read(Stat.Hits),
+      emitted: read(Stat.Emitted),
+      lost: read(Stat.Lost),
+      filtered: read(Stat.Filtered),
+      unsampled: read(Stat.Unsampled),
+    };
   }
 
   close(): void {

@@ -52,8 +52,15 @@ export enum Stat {
   Emitted = 1,
   Lost = 2,
   Filtered = 3,
+  Unsampled = 4,
 }
-export const STAT_COUNT = 4;
+export const STAT_COUNT = 5;
+export const FUNC_SLOTS = 16;
+export const MAX_PLANS = 256;
+export enum KeepKind {
+  MapType = 1,
+  Caller = 2,
+}
 
 /** A record as the kernel wrote it; addresses are runtime addresses in the target process. */
 export interface RawDelete {

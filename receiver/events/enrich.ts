@@ -14,6 +14,8 @@ export interface ProcessView {
   binary: GoBinary;
   /** runtime address − link-time address (PIE slide; 0 otherwise). */
   bias: number;
+  /** The executable as the user knows it. */
+  executable: string;
 }
 
 const UNKNOWN_FRAME: SourceLocation = { function: '?', file: '?', line: 0 };
@@ -122,6 +124,7 @@ export class Enricher {
       key,
       caller: { function: caller.function, file: caller.file, line: caller.line },
       stack,
+      process: { executable: view.executable, goVersion: view.binary.goVersion },
       notes: {
         stackTruncated: (raw.flags & Flag.StackTruncated) !== 0,
         keyTruncated: (raw.flags & Flag.KeyTruncated) !== 0,

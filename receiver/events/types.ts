@@ -25,6 +25,13 @@ export interface KeyInfo {
   value?: string;
 }
 
+/** The traced process an event came from (for OpenTelemetry resources). */
+export interface ProcessInfo {
+  /** The executable as the user knows it. */
+  executable: string;
+  goVersion: string;
+}
+
 export interface DeleteEvent {
   /** Wall-clock time in ns since the Unix epoch. */
   timeNs: bigint;
@@ -37,6 +44,7 @@ export interface DeleteEvent {
   key: KeyInfo | null;
   caller: SourceLocation;
   stack: StackFrame[];
+  process: ProcessInfo;
   /** Facts about the record that the JSON schema has no place for but the text output shows. */
   notes: {
     stackTruncated: boolean;

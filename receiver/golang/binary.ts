@@ -8,6 +8,8 @@ import { Dwarf } from './dwarf';
 import { EM_X86_64, ElfFile } from './elf';
 import { CorruptDataError, GoBinaryError } from './errors';
 import { GoidOffsets, goidOffsets } from './goid';
+import { RawCallSite, findCallSites } from './callsites';
+import { findMapTypes, mapTypeCandidates } from './maptypes';
 import { ModuleData, findModuleData } from './moduledata';
 import { locatePclntab } from './pclnheader';
 import { Pclntab, SourceFrame, funcNameForPrint } from './pclntab';
@@ -15,6 +17,18 @@ import { ArgKind, ProbePlan, ProbePoint, SWISS_MARKER, findProbePoints } from '.
 import { GoTypeInfo, MapTypeInfo, TypeResolver } from './types';
 
 export type { ArgKind, ProbePoint, SourceFrame, GoTypeInfo, MapTypeInfo, GoidOffsets, ProbePlan };
+
+/** A direct CALL to one of the functions given to callSites(). */
+export interface CallSite extends RawCallSite {
+  /** symbolizeReturn(retAddr): the source line of the call, innermost inlined frame first (shared, frozen). */
+  frames: SourceFrame[];
+}
+
+/** A map type descriptor (link-time address) and its %T name. */
+export interface MapTypeEntry {
+  addr: number;
+  name: string;
+}
 export { GoBinaryError };
 
 const MACHINES: Record<number, string> = { 3: 'x86 (32-bit)', 40: 'ARM', 183: 'arm64', 243: 'RISC-V', 8: 'MIPS', 21: 'ppc64', 22: 's390x' };
@@ -53,6 +67,8 @@ export class GoBinary {
   private typeResolver?: TypeResolver | null;
   private goid?: GoidOffsets;
   private plan?: ProbePlan;
+  private mapTypeList?: readonly MapTypeEntry[];
+  private readonly callSiteCache = new Map<string, readonly CallSite[]>();
 
   /** Throws GoBinaryError, with a one-line message, for anything that is not a usable Go binary. */
   static open(path: string): GoBinary {
@@ -180,6 +196,38 @@ export class GoBinary {
   /** %T of any type descriptor. */
   typeName(typeAddr: number): string | undefined {
     return this.types()?.typeName(typeAddr);
+  }
+
+  /**
+   * Every map type descriptor in the binary, with its %T name, sorted by address: the typelinks
+   * (which hold the UNNAMED map types only) plus the named ones found referenced from code or
+   * data; see maptypes.ts. [] when the type section is unknown. Cached.
+   */
+  mapTypes(): MapTypeEntry[] {
+    this.mapTypeList ??= guard(this.path, () => {
+      const types = this.types();
+      if (!types) return [];
+      const text = { vaddr: this.pclntab.funcAt(0).entry, end: this.pclntab.textEnd };
+      const src = mapTypeCandidates(this.elf, this.moduleData, this.version, types, text);
+      return findMapTypes(this.elf, types, src).map((m) => Object.freeze(m));
+    });
+    return this.mapTypeList.map((m) => ({ ...m }));
+  }
+
+  /**
+   * Every direct CALL in the Go text to one of `targets` (function entries, link-time), sorted by
+   * address, each with its return address and the source frames of that return address (what a
+   * uprobe at the callee's entry sees at [RSP]). Cached per target set.
+   */
+  callSites(targets: readonly number[]): CallSite[] {
+    const set = new Set(targets);
+    const key = [...set].sort((a, b) => a - b).join(',');
+    let hit = this.callSiteCache.get(key);
+    if (!hit) {
+      hit = guard(this.path, () => findCallSites(this.elf, this.pclntab, set)).map((c) => Object.freeze({ ...c, frames: this.symbolizeReturn(c.retAddr) }));
+      this.callSiteCache.set(key, hit);
+    }
+    return [...hit];
   }
 
   private types(): TypeResolver | undefined {

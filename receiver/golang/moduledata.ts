@@ -11,6 +11,15 @@
  *   1.20–1.26:  covctrs/ecovctrs added before `end`: types 296, etypes 304, gofunc 320
  *   1.27+:      `typedesclen` after types and itaboffset/itabsize after etypes: types 296,
  *               etypes 312, gofunc 344
+ *
+ * typelinks (`[]int32` of offsets from types: the descriptors reflect must find again; see
+ * maptypes.ts) comes after gofunc and the 24-byte textsectmap slice:
+ *   1.18–1.19:  typelinks 336
+ *   1.20–1.25:  typelinks 352
+ *   1.26:       epclntab added after gofunc: typelinks 360
+ *   1.27+:      no typelinks slice; the linker sorts the typelink descriptors first in the
+ *               types section instead and stores their total size in typedesclen @304 (the
+ *               runtime walks them, runtime/type.go moduleTypelinks)
  */
 import { GoVersion, compareMinor } from './buildinfo';
 import { ElfFile, SHF_ALLOC, SHF_WRITE, SHT_NOBITS } from './elf';
@@ -27,20 +36,32 @@ export interface ModuleData {
   etypes?: number;
   /** Base of funcdata offsets (FUNCDATA_InlTree). */
   gofunc?: number;
+  /** moduledata.typelinks (Go ≤1.26): `len` int32 offsets from `types` at `addr`. */
+  typelinks?: { addr: number; len: number };
+  /** moduledata.typedesclen (Go 1.27+): the typelink descriptors are [types+8, types+typedesclen). */
+  typedesclen?: number;
   source: 'symtab' | 'scan';
 }
 
-interface Layout {
+export interface ModuleDataLayout {
   types: number;
   etypes: number;
   gofunc: number;
+  /** Offset of the typelinks slice header, where there is one (Go ≤1.26). */
+  typelinks?: number;
+  /** Offset of typedesclen (Go 1.27+). */
+  typedesclen?: number;
 }
 
-export function moduleDataLayout(v: GoVersion): Layout {
-  if (compareMinor(v, 1, 20) < 0) return { types: 280, etypes: 288, gofunc: 304 };
-  if (compareMinor(v, 1, 27) < 0) return { types: 296, etypes: 304, gofunc: 320 };
-  return { types: 296, etypes: 312, gofunc: 344 };
+export function moduleDataLayout(v: GoVersion): ModuleDataLayout {
+  if (compareMinor(v, 1, 20) < 0) return { types: 280, etypes: 288, gofunc: 304, typelinks: 336 };
+  if (compareMinor(v, 1, 26) < 0) return { types: 296, etypes: 304, gofunc: 320, typelinks: 352 };
+  if (compareMinor(v, 1, 27) < 0) return { types: 296, etypes: 304, gofunc: 320, typelinks: 360 };
+  return { types: 296, etypes: 312, gofunc: 344, typedesclen: 304 };
 }
+
+/** More typelinks than this is garbage: real programs have tens of thousands at most. */
+const MAX_TYPELINKS = 1 << 24;
 
 const OFF_FUNCNAMETAB = 8;
 const OFF_FTAB = 128;
@@ -91,7 +112,7 @@ function* candidates(elf: ElfFile, target: number): Generator<number> {
   if (elf.isPIE) for (const [where, addend] of elf.relativeRelocs()) if (addend === target) yield where;
 }
 
-function tryRead(elf: ElfFile, addr: number, h: PcHeader, layout: Layout, source: ModuleData['source']): ModuleData | undefined {
+function tryRead(elf: ElfFile, addr: number, h: PcHeader, layout: ModuleDataLayout, source: ModuleData['source']): ModuleData | undefined {
   try {
     const ptr = (off: number) => elf.readPointer(addr + off);
     if (ptr(0) !== h.vaddr) return undefined;
@@ -111,6 +132,20 @@ function tryRead(elf: ElfFile, addr: number, h: PcHeader, layout: Layout, source
     }
     const gofunc = ptr(layout.gofunc);
     if (elf.tryVaddrToFileOffset(gofunc) !== undefined) md.gofunc = gofunc;
+    if (md.types !== undefined && layout.typelinks !== undefined) {
+      // A slice header {ptr, len, cap}: only ptr is relocated in PIE.
+      const tl = ptr(layout.typelinks);
+      const len = elf.readPointer(addr + layout.typelinks + 8);
+      const cap = elf.readPointer(addr + layout.typelinks + 16);
+      if (len === 0) md.typelinks = { addr: tl, len: 0 };
+      else if (len <= cap && len < MAX_TYPELINKS && elf.tryVaddrToFileOffset(tl) !== undefined && elf.tryVaddrToFileOffset(tl + len * 4 - 1) !== undefined) {
+        md.typelinks = { addr: tl, len };
+      }
+    }
+    if (md.types !== undefined && md.etypes !== undefined && layout.typedesclen !== undefined) {
+      const n = elf.readPointer(addr + layout.typedesclen);
+      if (n > 0 && n <= md.etypes - md.types) md.typedesclen = n;
+    }
     return md;
   } catch {
     return undefined;

@@ -27,6 +27,8 @@ export interface Insn {
   op0: Register;
   /** Target of a direct branch/call, else undefined. */
   target?: number;
+  /** Address of a RIP-relative memory operand ("lea rax, [rip+X]" → its absolute address), else undefined. */
+  ripRef?: number;
   /** Full 64-bit registers the instruction may write (implicit ones included, e.g. RSP for push). */
   writes: Set<Register>;
   /** Undecodable bytes (decoding stops after it). */
@@ -53,39 +55,54 @@ function fmt(): Formatter {
 
 const WRITE_ACCESS = new Set([OpAccess.Write, OpAccess.CondWrite, OpAccess.ReadWrite, OpAccess.ReadCondWrite]);
 
+export interface DecodeOptions {
+  /**
+   * Skip the costly parts (formatting `text`, computing `writes`): `text` is "" and `writes`
+   * empty. About 7× faster; for scans that only need lengths, flow and targets.
+   */
+  lite?: boolean;
+}
+
+const NO_WRITES: ReadonlySet<Register> = new Set();
+
 /** Decodes up to `max` instructions of `code`, which starts at address `ip`. */
-export function decode(code: Uint8Array, ip: number, max = Infinity): Insn[] {
+export function decode(code: Uint8Array, ip: number, max = Infinity, opts: DecodeOptions = {}): Insn[] {
   const out: Insn[] = [];
   const decoder = new Decoder(64, code, DecoderOptions.None);
   const instr = new Instruction();
   infoFactory ??= new InstructionInfoFactory();
+  const lite = !!opts.lite;
   try {
     decoder.ip = BigInt(ip);
     while (decoder.canDecode && out.length < max) {
       decoder.decodeOut(instr);
       const flow = instr.flowControl;
-      const writes = new Set<Register>();
-      const info = infoFactory.info(instr);
-      try {
-        for (const used of info.usedRegisters()) {
-          try {
-            if (WRITE_ACCESS.has(used.access)) writes.add(RegisterExt.fullRegister(used.register));
-          } finally {
-            used.free();
+      let writes = NO_WRITES as Set<Register>;
+      if (!lite) {
+        writes = new Set<Register>();
+        const info = infoFactory.info(instr);
+        try {
+          for (const used of info.usedRegisters()) {
+            try {
+              if (WRITE_ACCESS.has(used.access)) writes.add(RegisterExt.fullRegister(used.register));
+            } finally {
+              used.free();
+            }
           }
+        } finally {
+          info.free();
         }
-      } finally {
-        info.free();
       }
       const direct = flow === FlowControl.UnconditionalBranch || flow === FlowControl.ConditionalBranch || flow === FlowControl.Call;
       out.push({
         ip: Number(instr.ip),
         length: instr.length,
-        text: fmt().format(instr),
+        text: lite ? '' : fmt().format(instr),
         code: instr.code,
         flow,
         op0: instr.opCount > 0 ? instr.op0Register : Register.None,
         target: direct ? nearTarget(instr) : undefined,
+        ripRef: instr.isIpRelMemoryOperand ? Number(instr.ipRelMemoryAddress) : undefined,
         writes,
         invalid: instr.code === Code.INVALID,
       });

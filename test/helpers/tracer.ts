@@ -80,3 +80,23 @@ export function parseSummary(stderr: string[]): WatchSummary {
   const num = (re: RegExp) => Number(re.exec(line)?.[1] ?? NaN);
   return { events: num(/(\d+) events from/), hits: num(/probe hits (\d+)/), lost: num(/lost (\d+)/) };
 }
+
+export interface RunSummary {
+  deletes: number;
+  exportedEvents: number;
+  droppedEvents: number;
+  rateLimited: number;
+}
+
+/** The closing line of `run`: "N deletes from …; otlp: S spans / E events exported, D events dropped". */
+export function parseRunSummary(stderr: string[]): RunSummary {
+  const line = stderr.find((l) => /deletes from \d+ process/.test(l));
+  if (!line) throw new Error(`no run summary in tracer stderr:\n${stderr.join('\n')}`);
+  const num = (re: RegExp) => Number(re.exec(line)?.[1] ?? 0);
+  return {
+    deletes: num(/(\d+) deletes from/),
+    exportedEvents: num(/(\d+) events exported/),
+    droppedEvents: num(/(\d+) events dropped/),
+    rateLimited: num(/(\d+) over the rate ceiling/),
+  };
+}

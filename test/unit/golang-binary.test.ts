@@ -11,6 +11,7 @@ import { parseGoVersion } from '../../receiver/golang/buildinfo';
 import { GoBinary } from '../../receiver/golang/binary';
 import { dwarfGoidOffsets, tableGoidOffsets } from '../../receiver/golang/goid';
 import { findModuleData, moduleDataLayout } from '../../receiver/golang/moduledata';
+import { DESCRIPTOR_SIZES_GO127, readTypelinks } from '../../receiver/golang/maptypes';
 import { locatePclntab } from '../../receiver/golang/pclnheader';
 import { KIND_NAMES } from '../../receiver/golang/types';
 import { Built, MapsReport, buildOrSkip, mapsReport, matrix, specName } from './golang-fixtures.test';
@@ -106,33 +107,69 @@ for (const spec of matrix()) {
         const layout = bin.dwarfData()?.struct('runtime.moduledata');
         assert.ok(layout, 'no DWARF runtime.moduledata');
         const want = moduleDataLayout(bin.version);
+        const m = layout.members;
         assert.deepEqual(
-          { types: layout.members.get('types'), etypes: layout.members.get('etypes'), gofunc: layout.members.get('gofunc'), text: layout.members.get('text') },
-          { ...want, text: 176 },
+          {
+            types: m.get('types'),
+            etypes: m.get('etypes'),
+            gofunc: m.get('gofunc'),
+            text: m.get('text'),
+            typelinks: m.get('typelinks'),
+            typedesclen: m.get('typedesclen'),
+          },
+          { typelinks: undefined, typedesclen: undefined, ...want, text: 176 },
         );
+      }
+      // Go ≤1.26 has the typelinks slice (the .typelink section), 1.27 typedesclen instead.
+      if (minor <= 26) {
+        assert.equal(md.typedesclen, undefined);
+        const sec = bin.elf.section('.typelink') ?? bin.elf.section('.data.rel.ro.typelink');
+        assert.ok(md.typelinks && sec, 'typelinks not found');
+        assert.deepEqual(md.typelinks, { addr: sec.addr, len: sec.size / 4 });
+        if (spec.mode !== 'stripped') assert.equal(md.typelinks.addr, bin.elf.symbol('runtime.typelink')?.value);
+      } else {
+        assert.equal(md.typelinks, undefined);
+        assert.ok(md.typedesclen !== undefined && md.typedesclen > 0 && md.typedesclen < md.etypes! - md.types!, `typedesclen ${md.typedesclen}`);
       }
     });
 
-    it('resolves map type descriptors to their %T names', () => {
-      assert.equal(report.maps.length, Object.keys(MAP_TYPES).length);
-      for (const m of report.maps) {
-        const info = bin.mapType(m.addr - bias);
-        const want = MAP_TYPES[m.type];
-        assert.ok(want, `unexpected type ${m.type}`);
-        assert.deepEqual(info, {
-          name: m.type,
-          key: { name: want.key[0], size: want.key[1], kind: kind(want.key[2]) },
-          elem: { name: want.elem[0], size: want.elem[1], kind: kind(want.elem[2]) },
-        });
-        assert.equal(bin.typeName(m.addr - bias), m.type);
+    it('lists the typelinks (sorted by type string, as the linker writes them) and every map type', () => {
+      const tl = readTypelinks(bin.elf, bin.moduleData, bin.version);
+      assert.ok(tl, 'no typelinks');
+      assert.equal(tl.via, minor <= 26 ? 'slice' : 'walk');
+      assert.ok(tl.complete, 'the typedesclen walk did not end at types+typedesclen');
+      if (minor >= 27 && spec.mode !== 'stripped') {
+        // The walk steps by abi.Type.DescriptorSize(): our sizes must be the compiler's.
+        const dw = bin.dwarfData();
+        assert.ok(dw, 'no DWARF');
+        for (const [name, size] of Object.entries(DESCRIPTOR_SIZES_GO127)) {
+          assert.equal(dw.struct(`internal/abi.${name}`)?.byteSize, size, `internal/abi.${name}`);
+        }
       }
-      // Not a type descriptor: an address in code, and one outside the binary.
-      assert.equal(bin.mapType(bin.textVaddr + 16), undefined);
-      assert.equal(bin.mapType(0xdead0000), undefined);
-      // A type that is not a map.
-      const keyAddr = bin.elf.readPointer(report.maps[0].addr - bias + 48);
-      assert.equal(bin.typeName(keyAddr), 'string');
-      assert.equal(bin.mapType(keyAddr), undefined);
+      const names = tl.addrs.map((a) => bin.typeName(a));
+      assert.ok(tl.addrs.length > 300 && names.every((n) => n !== undefined), `${tl.addrs.length} typelinks, unnamed: ${tl.addrs.filter((_, i) => !names[i]).length}`);
+      for (let i = 1; i < names.length; i++) {
+        assert.ok(Buffer.compare(Buffer.from(names[i - 1]!), Buffer.from(names[i]!)) <= 0, `typelinks not sorted: ${names[i - 1]} > ${names[i]}`);
+      }
+      const list = bin.mapTypes();
+      const byAddr = new Map(list.map((m) => [m.addr, m.name]));
+      for (const m of report.maps) assert.equal(byAddr.get(m.addr - bias), m.type, `${m.type} at 0x${(m.addr - bias).toString(16)}`);
+      // Every map typelink is listed, with the name mapType() gives.
+      const tlMaps = tl.addrs.filter((a) => bin.mapType(a));
+      for (const a of tlMaps) assert.equal(byAddr.get(a), bin.mapType(a)!.name);
+      for (const m of list) assert.equal(bin.mapType(m.addr)?.name, m.name);
+      // The named map type main.Set is not a typelink but is found (from code).
+      const set = list.find((m) => m.name === 'main.Set');
+      assert.ok(set, 'main.Set not found');
+      assert.ok(!tl.addrs.includes(set.addr));
+      assert.deepEqual(
+        list.map((m) => m.addr),
+        [...byAddr.keys()].sort((a, b) => a - b),
+      );
+      // Cached, and copies.
+      list[0].name = 'x';
+      assert.notEqual(bin.mapTypes()[0].name, 'x');
+      if (spec.mode === 'plain') console.log(`      ${tl.addrs.length} typelinks (${tl.via}), ${tlMaps.length} map typelinks, ${list.length} map types`);
     });
 
     if (spec.mode === 'pie') {

@@ -167,13 +167,18 @@ export function buildGo(prog: string, spec: BuildSpec): Built {
 
 /** Runs a built golang-testdata/maps binary once (cached) and returns its report. */
 export function mapsReport(b: Built): MapsReport {
+  return runReport<MapsReport>(b);
+}
+
+/** Runs a built golang-testdata program once (cached next to it) and parses its JSON stdout. */
+export function runReport<T>(b: Built): T {
   const file = b.path + '.report.json';
-  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as MapsReport;
+  if (fs.existsSync(file)) return JSON.parse(fs.readFileSync(file, 'utf8')) as T;
   const r = spawnSync(b.path, [], { encoding: 'utf8', timeout: 60_000 });
   if (r.status !== 0) throw new Error(`${b.path} exited with ${r.status}: ${r.stderr}`);
   JSON.parse(r.stdout);
   fs.writeFileSync(file, r.stdout);
-  return JSON.parse(r.stdout) as MapsReport;
+  return JSON.parse(r.stdout) as T;
 }
 
 /**

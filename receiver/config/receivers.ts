@@ -1,0 +1,133 @@
+/**
+ * The `receivers:` section. RECEIVER_TYPES maps a receiver type to the function that reads
+ * its settings; a new receiver (the `otlp` one) is a new entry here and a new field of
+ * TracerConfig['receivers'].
+ */
+import * as path from 'node:path';
+import type { MapDeleteReceiverConfig, TracerConfig } from './types';
+import { asBool, asDuration, asInt, asList, asNumber, asString, expected, parseNumber, readMap, type CNode } from './tree';
+import { SAMPLING_RATE_VARIABLE, envError, samplingRateSetting, serviceNameSetting } from './environment';
+
+type Receivers = TracerConfig['receivers'];
+
+export const RECEIVER_TYPES: { [K in keyof Receivers]: (node: CNode, id: string) => Receivers[K] } = {
+  mapdelete: readMapDelete,
+};
+
+/** Receivers a configuration must define. */
+export const REQUIRED_RECEIVERS: (keyof Receivers)[] = ['mapdelete'];
+
+export const MAPDELETE_DEFAULTS = {
+  captureKeys: false,
+  stackDepth: 16,
+  samplingRate: 1.0,
+  maxEventsPerSecond: 5000,
+  ringBufferBytes: 16 * 1024 * 1024,
+  groupingWindowMs: 1000,
+};
+
+/** The kernel's PID_MAX_LIMIT on 64-bit. */
+const PID_MAX = 4_194_304;
+const RING_MIN = 4096;
+const RING_MAX = 1 << 30;
+const RATE = 'a number in (0, 1]';
+
+export function isSamplingRate(n: number): boolean {
+  return Number.isFinite(n) && n > 0 && n <= 1;
+}
+
+function readMapDelete(node: CNode): MapDeleteReceiverConfig {
+  const cfg: MapDeleteReceiverConfig = {
+    pids: [],
+    executables: [],
+    captureKeys: MAPDELETE_DEFAULTS.captureKeys,
+    stackDepth: MAPDELETE_DEFAULTS.stackDepth,
+    sampling: { rate: MAPDELETE_DEFAULTS.samplingRate, keep: { keys: [], mapTypes: [], callers: [] } },
+    maxEventsPerSecond: MAPDELETE_DEFAULTS.maxEventsPerSecond,
+    ringBufferBytes: MAPDELETE_DEFAULTS.ringBufferBytes,
+    groupingWindowMs: MAPDELETE_DEFAULTS.groupingWindowMs,
+  };
+  const underTargets = 'put it under targets:';
+  const underSampling = 'put it under sampling:';
+  readMap(
+    node,
+    {
+      targets: (v) =>
+        readMap(v, {
+          pids: (x) => {
+            const pids = asList(x, 'process ids').map((p) => asInt(p, 1, PID_MAX, `a process id (an integer from 1 to ${PID_MAX})`));
+            cfg.pids = [...new Set(pids)];
+          },
+          executables: (x) => {
+            const exes = asList(x, 'absolute paths of Go executables').map((e) => {
+              const s = asString(e, 'an absolute path of a Go executable');
+              if (!path.isAbsolute(s)) expected(e, 'an absolute path', 'a relative path would depend on the directory the tracer starts in');
+              return s;
+            });
+            cfg.executables = [...new Set(exes)];
+          },
+        }, {}, 'a map with pids and/or executables'),
+      capture_keys: (v) => (cfg.captureKeys = asBool(v)),
+      stack_depth: (v) => (cfg.stackDepth = asInt(v, 1, 32)),
+      sampling: (v) =>
+        readMap(v, {
+          rate: (x) => (cfg.sampling.rate = asNumber(x, RATE, isSamplingRate)),
+          keep: (x) =>
+            readMap(x, {
+              keys: (k) => (cfg.sampling.keep.keys = asList(k, 'key values').map(readKeyValue)),
+              map_types: (k) => (cfg.sampling.keep.mapTypes = asList(k, 'map type patterns').map((t) => asString(t, 'a map type pattern like "map[string]*main.Session" or "map[string]*"'))),
+              callers: (k) => (cfg.sampling.keep.callers = asList(k, 'callers').map((c) => asString(c, 'a function like "main.(*Store).Expire" or a file:line like "store.go:57"'))),
+            }, {}, 'a map with keys, map_types and/or callers'),
+        }),
+      max_events_per_second: (v) => (cfg.maxEventsPerSecond = asInt(v, 1, 100_000_000)),
+      ring_buffer_bytes: (v) => (cfg.ringBufferBytes = readRingBufferBytes(v)),
+      grouping_window: (v) => (cfg.groupingWindowMs = asDuration(v, 1, 3_600_000)),
+      service_name: (v) => (cfg.serviceName = asString(v, 'a service name').trim()),
+    },
+    {
+      pids: underTargets,
+      pid: underTargets,
+      executables: underTargets,
+      exe: underTargets,
+      rate: underSampling,
+      keep: underSampling,
+    },
+  );
+
+  const env = node.src.env;
+  if (cfg.serviceName === undefined) {
+    const setting = serviceNameSetting(env);
+    if (setting) cfg.serviceName = setting.value;
+  }
+  const rate = samplingRateSetting(env);
+  if (rate) {
+    const n = parseNumber(rate.value);
+    if (n === undefined || !isSamplingRate(n)) envError(rate, RATE, `it overrides receivers.mapdelete.sampling.rate; fix or unset ${SAMPLING_RATE_VARIABLE}`);
+    cfg.sampling.rate = n;
+  }
+  return cfg;
+}
+
+/** A key value to keep: strings as they are, integers as their decimal string. */
+function readKeyValue(node: CNode): string {
+  if (node.kind === 'scalar') {
+    const v = node.value;
+    if (typeof v === 'string') return v;
+    if (typeof v === 'bigint') {
+      if (v >= -(2n ** 63n) && v < 2n ** 64n) return v.toString();
+      return expected(node, 'an integer that fits 64 bits');
+    }
+    if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
+  }
+  return expected(node, 'a string or an integer', node.kind === 'scalar' && node.value !== null ? `only string and integer keys are matched by value; to match the string, quote it: "${node.raw.trim()}"` : undefined);
+}
+
+function readRingBufferBytes(node: CNode): number {
+  const what = `a power of two from ${RING_MIN} to ${RING_MAX} (16777216 is 16 MiB)`;
+  const n = asNumber(node, what, (x) => Number.isInteger(x) && x >= RING_MIN && x <= RING_MAX);
+  if ((n & (n - 1)) !== 0) {
+    const lower = 2 ** Math.floor(Math.log2(n));
+    expected(node, what, `try ${lower} or ${lower * 2}`);
+  }
+  return n;
+}

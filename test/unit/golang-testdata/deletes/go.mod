@@ -1,0 +1,3 @@
+module example.com/godeletes
+
+go 1.21

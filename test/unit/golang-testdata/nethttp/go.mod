@@ -1,0 +1,3 @@
+module example.com/gonethttp
+
+go 1.21
