@@ -4,7 +4,7 @@
  */
 import { Tracer } from '../tracer';
 import { ExportPipeline, type PipelineStats } from '../export/pipeline';
-import { DEFAULT_CONFIG_YAML, defaultConfig, loadConfigFile } from '../config/load';
+import { DEFAULT_CONFIG_YAML, defaultConfig, loadConfigFile, requireTargets } from '../config/load';
 import type { TracerConfig } from '../config/types';
 import { UserError } from '../util/errors';
 import { all, one, parseArgs } from './args';
@@ -66,11 +66,10 @@ export async function runCommand(argv: string[]): Promise<number> {
     config = defaultConfig();
   }
   const recv = config.receivers.mapdelete;
-  const pids = [...recv.pids, ...all<number>(p, 'pid')];
-  const exes = [...recv.executables, ...all<string>(p, 'exe')];
-  if (!pids.length && !exes.length) {
-    throw new UserError(`run: nothing to trace: set receivers.mapdelete.targets in ${file ?? 'a config file'} or pass --pid PID / --exe PATH`);
-  }
+  recv.pids.push(...all<number>(p, 'pid'));
+  recv.executables.push(...all<string>(p, 'exe'));
+  requireTargets(config);
+  const { pids, executables: exes } = recv;
   const wanted = new Set(config.pipelines.traces.exporters);
   const pipeline = new ExportPipeline(recv, config.exporters.filter((x) => wanted.has(x.id)), log);
   const tracer = new Tracer(
