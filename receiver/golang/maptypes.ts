@@ -31,7 +31,9 @@
  * types, and a name that matches: "map[K]V" for unnamed ones, the TFlagNamed bit for named ones).
  * A false hit would have to be the exact address of a real map descriptor, so it cannot add
  * anything that is not one. A map type built at run time by reflect.MapOf is not in the binary at
- * all (and mapType() cannot name it either).
+ * all (and mapType() cannot name it either). The list also holds the compiler's shape types of
+ * generic code ("go.shape.map[string]int", named, so never typelinks): real descriptors, but the
+ * runtime functions are always passed the instantiated type from the dictionary, never a shape.
  */
 import { GoVersion, compareMinor } from './buildinfo';
 import { ElfFile, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS } from './elf';

@@ -90,6 +90,7 @@ describe('golang binary errors', function () {
     const pcs = ok.probePoints().points.map((p) => p.vaddr);
     for (let i = 0; i < 2000 && pcs.length < 64; i++) pcs.push(ok.textVaddr + i * 997);
     const typeAddr = ok.moduleData!.types! + 64;
+    const entries = ok.probePoints().points.map((p) => p.entry);
     // Regions worth hitting: the ELF and section headers, pclntab header and function table,
     // buildinfo, moduledata, and anywhere at all.
     const sec = (n: string) => ok.elf.section(n)!;
@@ -102,6 +103,7 @@ describe('golang binary errors', function () {
       [pcln.offset, pcln.size],
       [sec('.go.buildinfo').offset, 64],
       [ok.elf.vaddrToFileOffset(ok.moduleData!.vaddr), 400],
+      [ok.elf.vaddrToFileOffset(ok.moduleData!.typelinks!.addr), ok.moduleData!.typelinks!.len * 4],
       [0, data.length],
     ];
     const rand = rng(1);
@@ -119,7 +121,7 @@ describe('golang binary errors', function () {
       try {
         const b = GoBinary.fromBuffer(buf, 'fuzzed');
         // Lazy analyses may refuse with GoBinaryError; lookups must simply answer.
-        for (const fn of [() => b.probePoints(), () => b.goidOffsets()]) {
+        for (const fn of [() => b.probePoints(), () => b.goidOffsets(), () => b.mapTypes(), () => b.callSites(entries)]) {
           try {
             fn();
           } catch (err) {
