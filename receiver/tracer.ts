@@ -12,6 +12,7 @@ import { Enricher, type ProcessView } from './events/enrich';
 import { hashesForKeyFilter } from './events/keyhash';
 import type { DeleteEvent } from './events/types';
 import { UserError, errnoCode } from './util/errors';
+import { uprobePrivilegeHint } from './attach/capabilities';
 import { globToRegExp } from './util/glob';
 import { resolveKeep } from './attach/keep';
 import { KeepKind } from './events/decode';
@@ -141,10 +142,7 @@ export class Tracer {
         const target = pid !== undefined ? `PID ${pid}` : plan.displayPath;
         if (pid !== undefined && !processExists(pid)) throw new UserError(`process ${pid} exited while attaching`);
         if (errnoCode(err) === 'EPERM' || errnoCode(err) === 'EACCES') {
-          throw new UserError(
-            `attaching to ${target} was refused (${(err as Error).message}): run as root or with CAP_BPF, CAP_PERFMON and CAP_SYS_PTRACE`,
-            77,
-          );
+          throw new UserError(uprobePrivilegeHint(target, errnoCode(err)!), 77);
         }
         throw new UserError(`cannot attach to ${point.function} in ${target}: ${(err as Error).message}`);
       }

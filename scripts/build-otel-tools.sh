@@ -14,7 +14,7 @@
 #
 # A tool is rebuilt only when its stamp (pinned versions, builder manifest, build flags)
 # changed or its binary is missing. Progress goes to stderr; on success the two paths are
-# printed on stdout, one a line. Needs Go >= 1.25 (the machine's /usr/local/go/bin/go is used
+# printed on stdout, one a line. Needs Go >= 1.26 (the machine's /usr/local/go/bin/go is used
 # when `go` is not on PATH) and the Go module proxy; GOPROXY/GOMODCACHE/GOCACHE are honoured.
 #
 # Why not `go install github.com/jaegertracing/jaeger/cmd/jaeger@v1.76.0`: Jaeger's go.mod
@@ -30,7 +30,8 @@ set -euo pipefail
 # the newest release whose whole module graph the Go module proxy serves here (v0.163+ need
 # go.opentelemetry.io/collector/internal/statusutil, which it does not have).
 OCB_VERSION=v0.162.0
-# Jaeger v2.13.0 is tagged v1.76.0 in the Go module (path without /v2); commit from its tag.
+# Jaeger v2.13.0 is tagged v1.76.0 in the Go module (path without /v2). v1.76.0 is the newest
+# tag the Go module proxy serves here.
 JAEGER_MODULE=github.com/jaegertracing/jaeger
 JAEGER_MODULE_VERSION=v1.76.0
 JAEGER_VERSION=v2.13.0
@@ -98,13 +99,13 @@ fi
 # ---- Go --------------------------------------------------------------------------------------
 GO="$(command -v go || true)"
 [[ -n "$GO" ]] || GO=/usr/local/go/bin/go
-[[ -x "$GO" ]] || die "no Go toolchain: put go (>= 1.25) on PATH or install it at /usr/local/go"
+[[ -x "$GO" ]] || die "no Go toolchain: put go (>= 1.26) on PATH or install it at /usr/local/go"
 GOVER="$(GOTOOLCHAIN=local "$GO" env GOVERSION 2>/dev/null)" || die "$GO does not run"
-if [[ ! "$GOVER" =~ ^go1\.([0-9]+) ]] || ((BASH_REMATCH[1] < 25)); then
-  die "$GO is $GOVER; the collector v${OCB_VERSION#v} and Jaeger $JAEGER_VERSION need Go >= 1.25"
+# collector v0.162 modules say `go 1.26.0`; Jaeger v1.76.0 says `go 1.24.6`
+if [[ ! "$GOVER" =~ ^go1\.([0-9]+) ]] || ((BASH_REMATCH[1] < 26)); then
+  die "$GO is $GOVER; the collector ${OCB_VERSION} modules need Go >= 1.26"
 fi
-# The generated collector and Jaeger's sources ask for older Go versions than this one: build
-# with the machine's toolchain, never download another. No VCS stamping (.cache is inside a
+# Build with the machine's toolchain, never download another (GOTOOLCHAIN=local). No VCS stamping (.cache is inside a
 # git work tree). GOFLAGS from the caller could break these builds (-mod=vendor...): replace it.
 export PATH="$(dirname "$GO"):$PATH"
 export GOTOOLCHAIN=local
@@ -136,21 +137,28 @@ build_otelcol() {
   mkdir -p "$OUT/ocb"
   if [[ ! -x "$OUT/ocb/builder-$OCB_VERSION" ]]; then
     log "  installing go.opentelemetry.io/collector/cmd/builder@$OCB_VERSION"
-    GOBIN="$OUT/ocb" "$GO" install "go.opentelemetry.io/collector/cmd/builder@$OCB_VERSION" \
-      || die "cannot install the collector builder $OCB_VERSION (Go module proxy reachable? GOPROXY=$(GOTOOLCHAIN=local "$GO" env GOPROXY))"
+    if ! GOBIN="$OUT/ocb" "$GO" install "go.opentelemetry.io/collector/cmd/builder@$OCB_VERSION" >"$OUT/ocb/install.log" 2>&1; then
+      grep -v '^go: downloading' "$OUT/ocb/install.log" | tail -n 15 >&2 || true
+      die "cannot install the collector builder $OCB_VERSION (Go module proxy reachable? GOPROXY=$("$GO" env GOPROXY))"
+    fi
     mv "$OUT/ocb/builder" "$OUT/ocb/builder-$OCB_VERSION"
   fi
   work="$OUT/otelcol-mdt.build"
   rm -rf "$work"
   mkdir -p "$work"
   log "  generating sources, resolving modules, compiling (log: ${work#"$ROOT"/}/builder.log)"
-  # The builder compiles with -trimpath -ldflags='-s -w' and CGO_ENABLED=0 by default.
-  if ! "$OUT/ocb/builder-$OCB_VERSION" --config "$MANIFEST" --output-path "$work" >"$work.log" 2>&1; then
+  # The manifest names no output folder: a copy of it that does (the builder's --output-path
+  # flag is deprecated). The builder compiles with -trimpath -ldflags='-s -w', CGO_ENABLED=0.
+  sed "s|^dist:[[:space:]]*$|dist:\n  output_path: $work|" "$MANIFEST" >"$work.yaml"
+  grep -q "^  output_path: $work\$" "$work.yaml" || die "cannot find the dist: section in $MANIFEST"
+  if ! "$OUT/ocb/builder-$OCB_VERSION" --config "$work.yaml" >"$work.log" 2>&1; then
     mv "$work.log" "$work/builder.log" 2>/dev/null || true
+    mv "$work.yaml" "$work/builder-manifest.yaml" 2>/dev/null || true
     grep -v '^go: downloading' "$work/builder.log" | tail -n 25 >&2 || true
     die "the collector builder failed (full log: $work/builder.log)"
   fi
   mv "$work.log" "$work/builder.log"
+  mv "$work.yaml" "$work/builder-manifest.yaml"
   [[ -x "$work/otelcol-mdt" ]] || die "the collector builder finished but left no $work/otelcol-mdt"
   "$work/otelcol-mdt" --version >/dev/null 2>&1 || die "$work/otelcol-mdt does not run"
   mv -f "$work/otelcol-mdt" "$OTELCOL_BIN"
@@ -160,7 +168,7 @@ build_otelcol() {
 
 # ---- jaeger ----------------------------------------------------------------------------------
 build_jaeger() {
-  local stamp t0 info dir commit date tmp
+  local stamp t0 info dir date tmp
   stamp="$(jaeger_stamp)"
   if up_to_date "$JAEGER_BIN" "$stamp"; then
     log "jaeger is up to date ($JAEGER_BIN)"
@@ -170,20 +178,19 @@ build_jaeger() {
   log "building Jaeger $JAEGER_VERSION ($JAEGER_MODULE@$JAEGER_MODULE_VERSION, $GOVER; a cold build downloads ~400 modules and compiles for several minutes)"
   rm -f "$JAEGER_BIN.stamp"
   log "  downloading $JAEGER_MODULE@$JAEGER_MODULE_VERSION"
-  info="$(cd / && "$GO" mod download -json "$JAEGER_MODULE@$JAEGER_MODULE_VERSION")" \
-    || die "cannot download $JAEGER_MODULE@$JAEGER_MODULE_VERSION: $(printf '%s' "$info" | grep '"Error"' || true)"
-  dir="$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
-  commit="$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"Hash": "\([0-9a-f]*\)",\{0,1\}$/\1/p' | head -n1)"
-  date="$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"Time": "\(.*\)",\{0,1\}$/\1/p' | head -n1)"
-  [[ -n "$dir" && -f "$dir/go.mod" ]] || die "go mod download gave no source directory for $JAEGER_MODULE@$JAEGER_MODULE_VERSION"
-  if [[ -z "$date" ]]; then
-    date="$(sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "$(GOTOOLCHAIN=local "$GO" env GOMODCACHE)/cache/download/$JAEGER_MODULE/@v/$JAEGER_MODULE_VERSION.info" 2>/dev/null || true)"
+  if ! info="$(cd / && "$GO" mod download -json "$JAEGER_MODULE@$JAEGER_MODULE_VERSION" 2>&1)"; then
+    printf '%s\n' "$info" | grep -E '"Error"|^go: ' | tail -n 5 >&2 || true
+    die "cannot download $JAEGER_MODULE@$JAEGER_MODULE_VERSION (Go module proxy reachable? GOPROXY=$("$GO" env GOPROXY))"
   fi
+  dir="$(printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')"
+  [[ -n "$dir" && -f "$dir/go.mod" ]] || die "go mod download gave no source directory for $JAEGER_MODULE@$JAEGER_MODULE_VERSION"
+  # release date for `jaeger version` (the proxy's .info; the proxy gives no commit)
+  date="$(sed -n 's/.*"Time":"\([^"]*\)".*/\1/p' "$("$GO" env GOMODCACHE)/cache/download/$JAEGER_MODULE/@v/$JAEGER_MODULE_VERSION.info" 2>/dev/null || true)"
   log "  compiling ./cmd/jaeger (go build output: ${OUT#"$ROOT"/}/jaeger.build.log)"
   tmp="$JAEGER_BIN.tmp.$$"
   local pkg=github.com/jaegertracing/jaeger/internal/version
   if ! (cd "$dir" && "$GO" build -trimpath -o "$tmp" \
-    -ldflags="-s -w -X $pkg.latestVersion=$JAEGER_VERSION -X $pkg.commitSHA=${commit:-unknown} -X $pkg.date=${date:-unknown}" \
+    -ldflags="-s -w -X $pkg.latestVersion=$JAEGER_VERSION -X $pkg.date=${date:-unknown}" \
     ./cmd/jaeger) >"$OUT/jaeger.build.log" 2>&1; then
     rm -f "$tmp"
     grep -v '^go: downloading' "$OUT/jaeger.build.log" | tail -n 25 >&2 || true

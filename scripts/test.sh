@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:$PWD/.cache/go/bin"
 bash scripts/setup.sh
 bash scripts/build-fixtures.sh
+bash scripts/build-compose.sh
 npx --no-install mocha --config test/.mocharc.json 'dist/test/**/*.test.js' "$@"

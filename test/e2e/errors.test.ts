@@ -87,6 +87,20 @@ describe('bad input', function () {
     assert.match(line, /setcap|root/);
   });
 
+  it('CAP_BPF and CAP_PERFMON without CAP_SYS_ADMIN: the uprobe refusal says what the kernel wants', async function () {
+    requireBpf(this);
+    const fx = await startFixture(newestPlainBuild().path, []);
+    try {
+      const line = await expectOneLineError(['watch', '--pid', String(fx.pid)], /attaching uprobes to PID \d+ was refused .*CAP_SYS_ADMIN/, {
+        wrap: ['setpriv', '--bounding-set=-all,+bpf,+perfmon,+sys_ptrace,+dac_read_search', '--inh-caps=-all', '--'],
+      });
+      assert.match(line, /CVE-2025-38466|grant CAP_SYS_ADMIN/);
+      assert.ok(fs.existsSync(`/proc/${fx.pid}`), 'the target is untouched');
+    } finally {
+      fx.kill();
+    }
+  });
+
   it('a process that exits during attach', async function () {
     requireBpf(this);
     const fx = await startFixture(newestPlainBuild().path, []);

@@ -72,11 +72,11 @@ describe('otel tools: real otelcol and Jaeger v2 (no tracer)', function () {
 
   it('has runnable otelcol-mdt and Jaeger binaries', function () {
     const tools = otelTools();
-    const col = execFileSync(tools.otelcol, ['--version'], { encoding: 'utf8' });
+    const col = execFileSync(tools.otelcol, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     assert.match(col, /otelcol-mdt/);
-    const comps = execFileSync(tools.otelcol, ['components'], { encoding: 'utf8' });
+    const comps = execFileSync(tools.otelcol, ['components'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     for (const c of ['otlp', 'batch', 'otlp_grpc', 'debug']) assert.match(comps, new RegExp(`name: ${c}\\b`), `otelcol-mdt lacks ${c}`);
-    const jv = execFileSync(tools.jaeger, ['version'], { encoding: 'utf8' });
+    const jv = execFileSync(tools.jaeger, ['version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     assert.match(jv, /v2\.\d+\.\d+/);
   });
 

@@ -118,6 +118,8 @@ export function otelLogDir(): string {
 interface Tracked {
   name: string;
   proc: ChildProcess;
+  /** Set once the process has exited (or could not be spawned). */
+  ended: boolean;
   exited: Promise<void>;
 }
 
@@ -137,7 +139,7 @@ process.on('exit', () => {
 });
 
 function alive(t: Tracked): boolean {
-  return t.proc.exitCode === null && t.proc.signalCode === null;
+  return !t.ended && t.proc.exitCode === null && t.proc.signalCode === null;
 }
 
 function launch(name: string, bin: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Tracked {
@@ -149,14 +151,18 @@ function launch(name: string, bin: string, args: string[], env: NodeJS.ProcessEn
   } finally {
     fs.closeSync(fd);
   }
-  const t: Tracked = {
-    name,
-    proc,
-    exited: new Promise<void>((res) => {
-      proc.once('exit', () => res());
-      proc.once('error', () => res());
-    }),
-  };
+  const t: Tracked = { name, proc, ended: false, exited: Promise.resolve() };
+  t.exited = new Promise<void>((res) => {
+    const end = (): void => {
+      t.ended = true;
+      res();
+    };
+    proc.once('exit', end);
+    proc.once('error', (e) => {
+      fs.appendFileSync(logFile, `==== cannot run ${bin}: ${e.message}\n`);
+      end();
+    });
+  });
   running.add(t);
   void t.exited.then(() => running.delete(t));
   return t;
@@ -193,9 +199,12 @@ async function stopTracked(t: Tracked, timeoutMs = 10_000): Promise<void> {
   }
 }
 
-/** Stops every collector and Jaeger started by this process (call it in after()). */
+/**
+ * Stops every collector and Jaeger started by this process (call it in after()), newest first,
+ * so a collector can flush to its Jaeger before that goes.
+ */
 export async function stopAllOtel(): Promise<void> {
-  await Promise.all([...running].map((t) => stopTracked(t)));
+  for (const t of [...running].reverse()) await stopTracked(t);
 }
 
 function tail(file: string, lines = 30): string {
@@ -283,21 +292,22 @@ async function startReady(
     const before = fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
     const { t, ready } = await attempt();
     try {
-      await waitFor(
+      const state = await waitFor(
         async () => {
-          if (!alive(t)) throw new Error('exited');
-          return (await ready()) ? true : undefined;
+          if (!alive(t)) return 'exited';
+          return (await ready()) ? 'ready' : undefined;
         },
         timeoutMs,
         `${name} to be ready`,
       );
+      if (state === 'exited') throw new Error('exited');
       return t;
     } catch (e) {
       const exited = !alive(t);
       await stopTracked(t);
       const log = fs.readFileSync(logFile, 'utf8').slice(before);
       if (exited && /address already in use/.test(log) && tries < 3) continue;
-      const how = exited ? `exited (${t.proc.exitCode ?? t.proc.signalCode}) before it was ready` : (e as Error).message;
+      const how = exited ? `exited (${t.proc.exitCode ?? t.proc.signalCode ?? 'not started'}) before it was ready` : (e as Error).message;
       throw new Error(`${name} ${how}; log ${logFile}:\n${tail(logFile)}`);
     }
   }

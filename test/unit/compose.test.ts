@@ -424,6 +424,7 @@ describe('docker-compose.yml', () => {
   it('is valid for the Compose CLI (`docker compose config --quiet`, no daemon needed)', function () {
     const cli = composeCli();
     if (!cli) {
+      if (process.env.CI === 'true') throw new Error('no Compose v2 CLI under CI: scripts/build-compose.sh should have built .cache/tools/docker-compose');
       process.stderr.write(
         '      (no Compose v2 CLI here: `docker compose`, a v2 `docker-compose`, $MDT_DOCKER_COMPOSE or ' +
           '.cache/tools/docker-compose; only the structural checks above ran)\n',
