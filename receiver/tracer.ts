@@ -6,7 +6,7 @@
 import { BpfSession, type KernelCounters } from './attach/session';
 import { planForExe, planForPid, sameBinary, type BinaryPlan } from './attach/targets';
 import { argKindCode, cookie, functionId } from './attach/functions';
-import { exeIdentity, listPids, loadBias, processExists, readMaps } from './attach/procfs';
+import { exeIdentity, listPids, loadBias, processExists, readEnviron, readMaps } from './attach/procfs';
 import { decodeRecord, forEachRecord, type RawDelete } from './events/decode';
 import { Enricher, type ProcessView } from './events/enrich';
 import { hashesForKeyFilter } from './events/keyhash';
@@ -60,6 +60,8 @@ export class Tracer {
   /** Per (pid, plan): where the binary is loaded. */
   private readonly views = new Map<number, ProcessView | null>();
   private readonly announced = new Set<number>();
+  /** OTEL_SERVICE_NAME of each process, read while it runs (it is gone once the process exits). */
+  private readonly serviceNames = new Map<number, string | undefined>();
   private readonly seenPids = new Set<number>();
   private enricher?: Enricher;
   private readonly mapTypeRe?: RegExp;
@@ -114,6 +116,7 @@ export class Tracer {
         // A --pid whose binary is also an --exe target is already covered: attaching again would double its events.
         if (exePlans.some((e) => sameBinary(e.identity, plan.identity))) continue;
         this.attachPlan(plan, pid);
+        this.noteProcess(pid);
       }
       this.discover();
       this.session.start((batch) => this.onBatch(batch));
@@ -169,6 +172,10 @@ export class Tracer {
     }
   }
 
+  private noteProcess(pid: number): void {
+    this.serviceNames.set(pid, readEnviron(pid).get('OTEL_SERVICE_NAME') || undefined);
+  }
+
   /** --exe targets: find running processes of the binaries (new ones show up here within 250 ms). */
   private discover(): void {
     const exeTargets = this.attached.filter((a) => a.pid === undefined);
@@ -179,6 +186,7 @@ export class Tracer {
       if (!id) continue;
       const target = exeTargets.find((a) => sameBinary(a.plan.identity, id));
       if (target) {
+        this.noteProcess(pid);
         this.announced.add(pid);
         this.log(`tracing PID ${pid} (${target.plan.displayPath})`);
       }
@@ -217,7 +225,8 @@ export class Tracer {
           bias = undefined;
         }
       }
-      if (bias !== undefined) view = { binary, bias, executable: entry.plan.displayPath };
+      if (!this.serviceNames.has(raw.pid)) this.noteProcess(raw.pid);
+      if (bias !== undefined) view = { binary, bias, executable: entry.plan.displayPath, serviceName: this.serviceNames.get(raw.pid) };
     }
     this.views.set(key, view);
     this.seenPids.add(raw.pid);

@@ -7,4 +7,5 @@ export PATH="$PATH:/usr/local/go/bin:$PWD/.cache/go/bin"
 bash scripts/setup.sh
 bash scripts/build-fixtures.sh
 bash scripts/build-compose.sh
+bash scripts/build-otel-tools.sh
 npx --no-install mocha --config test/.mocharc.json 'dist/test/**/*.test.js' "$@"

@@ -16,6 +16,8 @@ export interface ProcessView {
   bias: number;
   /** The executable as the user knows it. */
   executable: string;
+  /** OTEL_SERVICE_NAME from the process's environment. */
+  serviceName?: string;
 }
 
 const UNKNOWN_FRAME: SourceLocation = { function: '?', file: '?', line: 0 };
@@ -124,7 +126,7 @@ export class Enricher {
       key,
       caller: { function: caller.function, file: caller.file, line: caller.line },
       stack,
-      process: { executable: view.executable, goVersion: view.binary.goVersion },
+      process: { executable: view.executable, goVersion: view.binary.goVersion, serviceName: view.serviceName },
       notes: {
         stackTruncated: (raw.flags & Flag.StackTruncated) !== 0,
         keyTruncated: (raw.flags & Flag.KeyTruncated) !== 0,

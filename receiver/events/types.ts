@@ -30,6 +30,8 @@ export interface ProcessInfo {
   /** The executable as the user knows it. */
   executable: string;
   goVersion: string;
+  /** OTEL_SERVICE_NAME from the process's environment, read when the tracer first saw it. */
+  serviceName?: string;
 }
 
 export interface DeleteEvent {

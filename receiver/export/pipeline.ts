@@ -33,7 +33,7 @@ class OtlpEventExporter implements EventExporter {
     readonly id: string,
     cfg: Extract<ExporterConfig, { type: 'otlp' }>,
     private readonly receiver: MapDeleteReceiverConfig,
-    log: (l: string) => void,
+    private readonly log: (l: string) => void,
   ) {
     this.queue = new ExportQueue({
       capacitySpans: cfg.queueSize,
@@ -49,6 +49,7 @@ class OtlpEventExporter implements EventExporter {
     let res = this.resources.get(e.pid);
     if (!res) {
       res = processResource(e.pid, e.process, this.receiver.serviceName);
+      this.log(`${this.id}: PID ${e.pid} exports as service "${res.attributes['service.name']}"`);
       if (this.resources.size > 10_000) this.resources.clear();
       this.resources.set(e.pid, res);
     }

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { loadFixtureManifest, startFixture, type FixtureOp } from '../helpers/fixtures';
 import { requireBpf } from '../helpers/bpf';
 import { parseRunSummary, runCli } from '../helpers/tracer';
-import { jaegerTraces, startCollector, startJaeger, stopAllOtel, waitFor, type JaegerTrace, type RunningCollector, type RunningJaeger } from '../helpers/otel';
+import { jaegerServices, jaegerTraces, startCollector, startJaeger, stopAllOtel, waitFor, type JaegerTrace, type RunningCollector, type RunningJaeger } from '../helpers/otel';
 import { hashHex, hashKey, type KeyKind } from '../../receiver/events/keyhash';
 
 export function tracerConfig(endpoint: string, extra = ''): string {
@@ -92,6 +92,7 @@ describe('export to a real collector and Jaeger', function () {
       assert.equal(done.code, 0, done.stderr.join('\n'));
       const summary = parseRunSummary(done.stderr);
       assert.equal(summary.droppedEvents, 0, done.stderr.join('\n'));
+      console.log(`      tracer: ${done.stderr.at(-1)}; Jaeger services: ${(await jaegerServices(jaeger.queryUrl)).join(', ')}`);
 
       const mine = (evs: JaegerEvent[]) => evs.filter((e) => String(e.fields['code.function.name']).startsWith('main.'));
       const events = await waitFor(
