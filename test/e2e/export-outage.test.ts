@@ -12,7 +12,7 @@ import { requireBpf } from '../helpers/bpf';
 import { parseRunSummary, runCli } from '../helpers/tracer';
 import { jaegerTraces, startCollector, startJaeger, stopAllOtel, waitFor, type RunningCollector, type RunningJaeger } from '../helpers/otel';
 import { packageRoot } from '../../receiver/util/paths';
-import { eventsOf, tracerConfig } from './export.test';
+import { eventsOf, tracerConfig } from '../helpers/jaeger-events';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

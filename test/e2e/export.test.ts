@@ -10,47 +10,9 @@ import * as path from 'node:path';
 import { loadFixtureManifest, startFixture, type FixtureOp } from '../helpers/fixtures';
 import { requireBpf } from '../helpers/bpf';
 import { parseRunSummary, runCli } from '../helpers/tracer';
-import { jaegerServices, jaegerTraces, startCollector, startJaeger, stopAllOtel, waitFor, type JaegerTrace, type RunningCollector, type RunningJaeger } from '../helpers/otel';
+import { jaegerServices, jaegerTraces, startCollector, startJaeger, stopAllOtel, waitFor, type RunningCollector, type RunningJaeger } from '../helpers/otel';
 import { hashHex, hashKey, type KeyKind } from '../../receiver/events/keyhash';
-
-export function tracerConfig(endpoint: string, extra = ''): string {
-  return `receivers:
-  mapdelete:
-    capture_keys: false
-    grouping_window: 200ms
-${extra}exporters:
-  otlp:
-    endpoint: ${endpoint}
-    tls: { insecure: true }
-    retry_on_failure: { enabled: true, initial_interval: 200ms, max_interval: 1s, max_elapsed_time: 0s }
-service:
-  pipelines:
-    traces: { receivers: [mapdelete], exporters: [otlp] }
-`;
-}
-
-export interface JaegerEvent {
-  /** µs since the epoch, as Jaeger reports it. */
-  time: number;
-  fields: Record<string, string | number | boolean>;
-  span: string;
-  service: string;
-}
-
-export function eventsOf(traces: JaegerTrace[]): JaegerEvent[] {
-  const out: JaegerEvent[] = [];
-  for (const t of traces) {
-    for (const s of t.spans) {
-      const service = t.processes[s.processID]?.serviceName ?? '?';
-      for (const log of s.logs ?? []) {
-        const fields: JaegerEvent['fields'] = {};
-        for (const f of log.fields) fields[f.key] = f.value;
-        out.push({ time: log.timestamp, fields, span: s.operationName, service });
-      }
-    }
-  }
-  return out;
-}
+import { eventsOf, tracerConfig, type JaegerEvent } from '../helpers/jaeger-events';
 
 function keyKind(type: string): KeyKind | undefined {
   if (type === 'string') return 'string';
