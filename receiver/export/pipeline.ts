@@ -38,6 +38,7 @@ class OtlpEventExporter implements EventExporter {
     this.queue = new ExportQueue({
       capacitySpans: cfg.queueSize,
       batchSpans: 256,
+      batchEvents: 1000,
       retry: cfg.retry,
       makeExporter: makeOtlpExporter(cfg),
       log: (l) => log(`${id}: ${l}`),

@@ -22,10 +22,17 @@ export interface QueueStats {
 export interface QueueOptions {
   capacitySpans: number;
   batchSpans: number;
+  /** Events per request: keeps a request under the receiver's message limit (gRPC's default is 4 MiB). */
+  batchEvents: number;
   retry: RetryConfig;
   /** A fresh exporter per attempt after a failure, so reconnects follow our backoff, not the channel's. */
   makeExporter: () => SpanExporter;
   log: (line: string) => void;
+}
+
+/** The collector refused the request for its size: retrying the same request cannot succeed. */
+function tooLarge(result: ExportResult): boolean {
+  return /larger than max|message too large|RESOURCE_EXHAUSTED.*(size|larger)/i.test(result.error?.message ?? '');
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
@@ -37,6 +44,7 @@ export class ExportQueue {
   private closing = false;
   private abandoned = false;
   private inflight = { spans: 0, events: 0 };
+  private batchEvents: number;
   private down = false;
   readonly stats: QueueStats = {
     queuedSpans: 0,
@@ -50,6 +58,20 @@ export class ExportQueue {
 
   constructor(private readonly opts: QueueOptions) {
     this.exporter = opts.makeExporter();
+    this.batchEvents = opts.batchEvents;
+  }
+
+  /** The next request: up to batchSpans spans and batchEvents events (always at least one span). */
+  private nextBatch(): { span: ReadableSpan; events: number }[] {
+    let n = 0;
+    let events = 0;
+    while (n < this.items.length && n < this.opts.batchSpans) {
+      const e = this.items[n].events;
+      if (n > 0 && events + e > this.batchEvents) break;
+      events += e;
+      n++;
+    }
+    return this.items.splice(0, n);
   }
 
   push(span: ReadableSpan, events: number): void {
@@ -76,7 +98,7 @@ export class ExportQueue {
 
   private async pump(): Promise<void> {
     while (this.items.length) {
-      const take = this.items.splice(0, this.opts.batchSpans);
+      const take = this.nextBatch();
       const batch = take.map((t) => t.span);
       const events = take.reduce((n, t) => n + t.events, 0);
       this.stats.queuedSpans -= take.length;
@@ -96,6 +118,20 @@ export class ExportQueue {
         }
         this.stats.failedAttempts++;
         this.stats.lastError = result.error?.message ?? 'export failed';
+        if (tooLarge(result)) {
+          // Smaller requests from now on; this one goes back split in two, or is dropped if it is one span.
+          this.batchEvents = Math.max(1, Math.floor(events / 2));
+          this.opts.log(`export: request of ${events} events too large for the collector (${this.stats.lastError}); sending at most ${this.batchEvents} events per request`);
+          if (take.length > 1) {
+            this.items.unshift(...take);
+            this.stats.queuedSpans += take.length;
+            this.stats.queuedEvents += events;
+          } else {
+            this.stats.droppedSpans += 1;
+            this.stats.droppedEvents += events;
+          }
+          break;
+        }
         if (!this.down) this.opts.log(`export failed (${this.stats.lastError}); retrying with backoff, queue holds at most ${this.opts.capacitySpans} spans`);
         this.down = true;
         const elapsed = Date.now() - started;
