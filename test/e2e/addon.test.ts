@@ -156,6 +156,7 @@ function fileOffset(bin: string, vaddr: bigint): number {
 
 interface Layout {
   size: number;
+  stat_count: number;
   pid: number;
   key_hash: number;
   flags: number;
@@ -178,7 +179,7 @@ function recordLayout(dir: string): Layout {
 int main(void) {
   printf("{");
   F(pid); F(key_hash); F(flags); F(arg_kind); F(stack_len); F(key_bytes); F(key);
-  printf("\\"f_key_captured\\":%d,\\"size\\":%zu}\\n", MDT_F_KEY_CAPTURED, sizeof(struct mdt_event));
+  printf("\\"stat_count\\":%d,\\"f_key_captured\\":%d,\\"size\\":%zu}\\n", MDT_STAT__COUNT, MDT_F_KEY_CAPTURED, sizeof(struct mdt_event));
   return 0;
 }
 `,
@@ -439,11 +440,11 @@ describe('native addon on the real kernel (e2e)', function () {
   it('reads and writes maps', function () {
     const ncpu = native.numPossibleCpus();
     assert.deepEqual(obj.mapInfo('events').type, BpfMapType.RINGBUF);
-    assert.deepEqual(obj.mapInfo('stats'), { type: BpfMapType.PERCPU_ARRAY, keySize: 4, valueSize: 8, maxEntries: 4 });
+    assert.deepEqual(obj.mapInfo('stats'), { type: BpfMapType.PERCPU_ARRAY, keySize: 4, valueSize: 8, maxEntries: layout.stat_count });
     assert.deepEqual(obj.mapInfo('key_filter'), { type: BpfMapType.HASH, keySize: 8, valueSize: 1, maxEntries: 256 });
     assert.equal(obj.mapLookup('stats', u32(0))!.length, ncpu * 8);
     assert.equal(obj.mapLookup('scratch', u32(0))!.length, ncpu * 128);
-    assert.equal(obj.mapKeys('stats').length, 4);
+    assert.equal(obj.mapKeys('stats').length, layout.stat_count);
 
     const k = u64(0x1234_5678_9abc_def0n);
     assert.equal(obj.mapLookup('key_filter', k), null);
