@@ -10,9 +10,9 @@ import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import { requireBpf } from '../helpers/bpf';
 import { parseRunSummary, runCli } from '../helpers/tracer';
-import { jaegerTraces, startCollector, startJaeger, stopAllOtel, waitFor, type RunningCollector, type RunningJaeger } from '../helpers/otel';
+import { jaegerTraces, waitFor } from '../helpers/otel';
 import { packageRoot } from '../../receiver/util/paths';
-import { eventsOf, tracerConfig } from '../helpers/jaeger-events';
+import { eventsOf, tracerConfig, useCollectorAndJaeger } from '../helpers/jaeger-events';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -23,19 +23,7 @@ function rssMiB(pid: number): number {
 
 describe('collector outage', function () {
   this.timeout(15 * 60_000);
-  let jaeger: RunningJaeger;
-  let collector: RunningCollector;
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mdt-outage-'));
-
-  before(async function () {
-    requireBpf(this);
-    jaeger = await startJaeger();
-    collector = await startCollector({ jaegerOtlp: jaeger.otlpGrpc });
-  });
-  after(async () => {
-    await stopAllOtel();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  const otel = useCollectorAndJaeger('mdt-outage-');
 
   it('keeps tracing through 30 s without a collector, bounded, counting drops, and resumes', async function () {
     requireBpf(this);
@@ -43,14 +31,14 @@ describe('collector outage', function () {
     const bin = path.join(packageRoot(), '.cache', 'examples', 'sessions', 'sessions');
     const svc = spawn(bin, [], { env: { ...process.env, OTEL_SERVICE_NAME: service }, stdio: ['ignore', 'ignore', 'ignore'] });
     try {
-      const cfg = path.join(tmp, 'tracer.yaml');
+      const cfg = path.join(otel.tmp, 'tracer.yaml');
       // A small queue, so that 30 s of deletes overflow it and drops must be counted.
-      fs.writeFileSync(cfg, tracerConfig(collector.otlpGrpc).replace('    tls: { insecure: true }\n', '    tls: { insecure: true }\n    sending_queue: { queue_size: 20 }\n'));
+      fs.writeFileSync(cfg, tracerConfig(otel.collector().otlpGrpc).replace('    tls: { insecure: true }\n', '    tls: { insecure: true }\n    sending_queue: { queue_size: 20 }\n'));
       const tracer = runCli(['run', '--config', cfg, '--pid', String(svc.pid)]);
       await tracer.attached;
-      await waitFor(async () => ((await jaegerTraces(jaeger.queryUrl, service)).length ? true : undefined), 30_000, 'first spans in Jaeger');
+      await waitFor(async () => ((await jaegerTraces(otel.jaeger().queryUrl, service)).length ? true : undefined), 30_000, 'first spans in Jaeger');
 
-      await collector.stop();
+      await otel.collector().stop();
       const rss: number[] = [];
       for (let i = 0; i < 6; i++) {
         await sleep(5_000);
@@ -58,10 +46,10 @@ describe('collector outage', function () {
         rss.push(rssMiB(tracer.proc.pid!));
       }
       const backAtUs = Date.now() * 1000;
-      await collector.start();
+      await otel.collector().start();
 
       await waitFor(
-        async () => (eventsOf(await jaegerTraces(jaeger.queryUrl, service, { limit: 500, lookbackMs: 120_000 })).some((e) => e.time > backAtUs) ? true : undefined),
+        async () => (eventsOf(await jaegerTraces(otel.jaeger().queryUrl, service, { limit: 500, lookbackMs: 120_000 })).some((e) => e.time > backAtUs) ? true : undefined),
         90_000,
         'events recorded after the collector came back',
       );

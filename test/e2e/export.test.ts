@@ -5,14 +5,13 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadFixtureManifest, startFixture, type FixtureOp } from '../helpers/fixtures';
 import { requireBpf } from '../helpers/bpf';
 import { parseRunSummary, runCli } from '../helpers/tracer';
-import { jaegerServices, jaegerTraces, startCollector, startJaeger, stopAllOtel, waitFor, type RunningCollector, type RunningJaeger } from '../helpers/otel';
+import { jaegerTraces, waitFor } from '../helpers/otel';
 import { hashHex, hashKey, type KeyKind } from '../../receiver/events/keyhash';
-import { eventsOf, tracerConfig, type JaegerEvent } from '../helpers/jaeger-events';
+import { eventsOf, tracerConfig, useCollectorAndJaeger, type JaegerEvent } from '../helpers/jaeger-events';
 
 function keyKind(type: string): KeyKind | undefined {
   if (type === 'string') return 'string';
@@ -22,19 +21,7 @@ function keyKind(type: string): KeyKind | undefined {
 
 describe('export to a real collector and Jaeger', function () {
   this.timeout(15 * 60_000); // the first run builds otelcol and Jaeger
-  let jaeger: RunningJaeger;
-  let collector: RunningCollector;
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mdt-export-'));
-
-  before(async function () {
-    requireBpf(this);
-    jaeger = await startJaeger();
-    collector = await startCollector({ jaegerOtlp: jaeger.otlpGrpc });
-  });
-  after(async () => {
-    await stopAllOtel();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  const otel = useCollectorAndJaeger('mdt-export-');
 
   it('delivers every delete as a span event with goroutine, key hash, caller and stack', async function () {
     requireBpf(this);
@@ -42,8 +29,8 @@ describe('export to a real collector and Jaeger', function () {
     const service = `deleter-e2e-${process.pid}-${Date.now() % 100000}`;
     const fx = await startFixture(build.path, { linger: true }, { env: { ...process.env, OTEL_SERVICE_NAME: service } });
     try {
-      const cfg = path.join(tmp, 'tracer.yaml');
-      fs.writeFileSync(cfg, tracerConfig(collector.otlpGrpc));
+      const cfg = path.join(otel.tmp, 'tracer.yaml');
+      fs.writeFileSync(cfg, tracerConfig(otel.collector().otlpGrpc));
       const tracer = runCli(['run', '--config', cfg, '--pid', String(fx.pid)]);
       await tracer.attached;
       fx.go();
@@ -54,12 +41,11 @@ describe('export to a real collector and Jaeger', function () {
       assert.equal(done.code, 0, done.stderr.join('\n'));
       const summary = parseRunSummary(done.stderr);
       assert.equal(summary.droppedEvents, 0, done.stderr.join('\n'));
-      console.log(`      tracer: ${done.stderr.at(-1)}; Jaeger services: ${(await jaegerServices(jaeger.queryUrl)).join(', ')}`);
 
       const mine = (evs: JaegerEvent[]) => evs.filter((e) => String(e.fields['code.function.name']).startsWith('main.'));
       const events = await waitFor(
         async () => {
-          const evs = mine(eventsOf(await jaegerTraces(jaeger.queryUrl, service, { limit: 1000 })));
+          const evs = mine(eventsOf(await jaegerTraces(otel.jaeger().queryUrl, service, { limit: 1000 })));
           return evs.length >= ops.length ? evs : undefined;
         },
         60_000,

@@ -1,5 +1,9 @@
 /** Shared by the export tests: a tracer config for a collector, and Jaeger span events flattened. */
-import type { JaegerTrace } from './otel';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { requireBpf } from './bpf';
+import { startCollector, startJaeger, stopAllOtel, type JaegerTrace, type RunningCollector, type RunningJaeger } from './otel';
 
 export function tracerConfig(endpoint: string, extra = ''): string {
   return `receivers:
@@ -40,3 +44,23 @@ export function eventsOf(traces: JaegerTrace[]): JaegerEvent[] {
   return out;
 }
 
+
+/**
+ * Inside a describe(): a real Jaeger and a collector forwarding to it for the suite's tests, a
+ * temp folder, and everything stopped and removed afterwards.
+ */
+export function useCollectorAndJaeger(tmpPrefix: string): { jaeger(): RunningJaeger; collector(): RunningCollector; tmp: string } {
+  let jaeger: RunningJaeger | undefined;
+  let collector: RunningCollector | undefined;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), tmpPrefix));
+  before(async function () {
+    requireBpf(this);
+    jaeger = await startJaeger();
+    collector = await startCollector({ jaegerOtlp: jaeger.otlpGrpc });
+  });
+  after(async () => {
+    await stopAllOtel();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+  return { jaeger: () => jaeger!, collector: () => collector!, tmp };
+}
