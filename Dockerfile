@@ -62,6 +62,10 @@ COPY --from=build /app/dist/receiver ./dist/receiver
 COPY --from=build /app/bpf/build/map_delete.bpf.o ./bpf/build/map_delete.bpf.o
 COPY --from=build /app/addon/build/Release/mdt_native.node ./addon/build/Release/mdt_native.node
 COPY scripts/docker-find-pid.sh ./scripts/docker-find-pid.sh
+# The OTLP .proto files the otlp receiver loads at start-up (found from the package root), and
+# the OTel Go SDK struct offsets, read from receiver/golang/ under the package root.
+COPY proto ./proto
+COPY receiver/golang/otel-sdk-offsets.json ./receiver/golang/otel-sdk-offsets.json
 # The default configuration (the CMD below); docker-compose.yml mounts config/tracer.yaml over
 # it, so editing the file needs no rebuild.
 COPY config/tracer.yaml /etc/map-delete-tracer/tracer.yaml

@@ -2,8 +2,10 @@
  * `map-delete-tracer run`: the long-running mode. Traces the configured targets and exports
  * deletes through the configured pipeline (OTLP to a collector, debug lines, a JSON-lines file).
  */
+import { logVerbosity, setLogVerbosity } from '@grpc/grpc-js';
 import { Tracer } from '../tracer';
 import { ExportPipeline, type PipelineStats } from '../export/pipeline';
+import { OtlpGrpcReceiver, type OtlpReceiverStats } from '../otlp/server';
 import { DEFAULT_CONFIG_YAML, defaultConfig, loadConfigFile, requireTargets } from '../config/load';
 import type { TracerConfig } from '../config/types';
 import { UserError } from '../util/errors';
@@ -12,7 +14,9 @@ import { all, one, parseArgs } from './args';
 export const RUN_HELP = `Usage: map-delete-tracer run [--config FILE] [--pid PID ...] [--exe PATH ...]
 
 Traces Go map deletes and exports them as OpenTelemetry spans (OTLP/gRPC), debug lines or JSON
-lines, as the config file's service.pipelines.traces says. Without --config, an embedded default
+lines, as the config file's service.pipelines.traces says. With the otlp receiver in that
+pipeline, it also receives OTLP/gRPC traces and forwards them to its otlp exporters
+(docs/otlp-receiver.md). Without --config, an embedded default
 prints readable lines on stdout (see --print-default-config). --pid/--exe add targets to the
 config's receivers.mapdelete.targets. Environment: OTEL_EXPORTER_OTLP_* and OTEL_SERVICE_NAME
 fill what the file leaves unset; MAP_DELETE_TRACER_SAMPLING_RATE overrides the sampling rate.
@@ -37,6 +41,43 @@ function summarize(p: PipelineStats): string {
     }
   }
   return parts.join('; ');
+}
+
+/** The otlp receiver's part of the summary: requests received, forwarded, refused. */
+function summarizeReceiver(s: OtlpReceiverStats): string {
+  const answered = Object.entries(s.statuses);
+  const ok = answered.filter(([name]) => name === 'OK').reduce((n, [, c]) => n + c, 0);
+  const refused = answered.filter(([name]) => name !== 'OK').reduce((n, [, c]) => n + c, 0) + s.endedByTransport;
+  const why = answered.filter(([name, c]) => name !== 'OK' && c > 0).map(([name, c]) => `${c} ${name}`);
+  if (s.endedByTransport) why.push(`${s.endedByTransport} ended by gRPC or the sender`);
+  return `otlp receiver: ${ok + refused} requests received, ${ok} forwarded, ${refused} refused${why.length ? ` (${why.join(', ')})` : ''}`;
+}
+
+/** grpc-js's log level as GRPC_VERBOSITY sets it (its default: errors). */
+function grpcVerbosity(): logVerbosity {
+  const v = (process.env.GRPC_VERBOSITY ?? '').toUpperCase();
+  return v === 'DEBUG' ? logVerbosity.DEBUG : v === 'INFO' ? logVerbosity.INFO : v === 'NONE' ? logVerbosity.NONE : logVerbosity.ERROR;
+}
+
+/** Starts the otlp receiver; a failure to listen is one line that says which setting to change. */
+async function startReceiver(rx: OtlpGrpcReceiver, endpoint: string): Promise<void> {
+  // grpc-js logs its own multi-line account of a failed bind; the UserError below says it all.
+  setLogVerbosity(logVerbosity.NONE);
+  try {
+    await rx.start();
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    const why = /EADDRINUSE/.test(msg)
+      ? 'address in use'
+      : /EADDRNOTAVAIL/.test(msg)
+        ? 'address not available on this host'
+        : /EACCES/.test(msg)
+          ? 'permission denied'
+          : msg.replace(/^OTLP receiver cannot listen on \S+: /, '');
+    throw new UserError(`receivers.otlp: cannot listen on ${endpoint}: ${why} (set receivers.otlp.protocols.grpc.endpoint)`);
+  } finally {
+    setLogVerbosity(grpcVerbosity());
+  }
 }
 
 export async function runCommand(argv: string[]): Promise<number> {
@@ -69,9 +110,31 @@ export async function runCommand(argv: string[]): Promise<number> {
   recv.pids.push(...all<number>(p, 'pid'));
   recv.executables.push(...all<string>(p, 'exe'));
   requireTargets(config);
-  const { pids, executables: exes } = recv;
   const wanted = new Set(config.pipelines.traces.exporters);
-  const pipeline = new ExportPipeline(recv, config.exporters.filter((x) => wanted.has(x.id)), log);
+  // The otlp receiver runs only when the pipeline lists it (parse.ts warns when it does not).
+  const otlpConfig = config.pipelines.traces.receivers.includes('otlp') ? config.receivers.otlp : undefined;
+  const pipeline = new ExportPipeline(recv, config.exporters.filter((x) => wanted.has(x.id)), log, otlpConfig);
+  let otlp: OtlpGrpcReceiver | undefined;
+  try {
+    if (otlpConfig) {
+      const g = otlpConfig.grpc;
+      otlp = new OtlpGrpcReceiver(
+        { endpoint: g.endpoint, maxRecvMsgSizeBytes: g.maxRecvMsgSizeBytes, maxInflightRequests: g.maxInflightRequests, maxInflightBytes: g.maxInflightBytes, log },
+        (req) => pipeline.consumeTraces(req),
+      );
+      await startReceiver(otlp, g.endpoint);
+    }
+    return await trace(config, pipeline, otlp, log);
+  } finally {
+    await otlp?.shutdown(0).catch(() => undefined);
+    await pipeline.close(0).catch(() => undefined);
+  }
+}
+
+async function trace(config: TracerConfig, pipeline: ExportPipeline, otlp: OtlpGrpcReceiver | undefined, log: (line: string) => void): Promise<number> {
+  const recv = config.receivers.mapdelete;
+  const { pids, executables: exes } = recv;
+  const wanted = config.pipelines.traces.exporters;
   const tracer = new Tracer(
     {
       pids,
@@ -84,7 +147,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     (e) => pipeline.consume(e),
     log,
   );
-  log(`config: ${config.source}; sampling rate ${recv.sampling.rate}; exporters: ${[...wanted].join(', ')}`);
+  log(`config: ${config.source}; sampling rate ${recv.sampling.rate}; exporters: ${wanted.join(', ')}${otlp ? `; forwarding OTLP/gRPC traces received on ${otlp.address()}` : ''}`);
   const onSignal = (sig: string) => {
     log(`${sig}: stopping`);
     tracer.stop();
@@ -93,21 +156,22 @@ export async function runCommand(argv: string[]): Promise<number> {
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   let lastStatus = '';
   const status = setInterval(() => {
-    const line = summarize(pipeline.stats());
+    const line = summarize(pipeline.stats()) + (otlp ? `; ${summarizeReceiver(otlp.stats)}` : '');
     if (line !== lastStatus) log(`status: ${line}`);
     lastStatus = line;
   }, 30_000);
   status.unref();
   try {
     const s = await tracer.run();
+    // The receiver first: it stops taking requests and lets those in flight be forwarded.
+    await otlp?.shutdown(5_000);
     await pipeline.close(5_000);
     log(
       `${s.delivered} deletes from ${s.processes} process(es); probe hits ${s.kernel.hits}, left out by sampling ${s.kernel.unsampled}, ` +
-        `lost ${s.lost}; ${summarize(pipeline.stats())}`,
+        `lost ${s.lost}; ${summarize(pipeline.stats())}${otlp ? `; ${summarizeReceiver(otlp.stats)}` : ''}`,
     );
     return 0;
   } finally {
     clearInterval(status);
-    await pipeline.close(0).catch(() => undefined);
   }
 }

@@ -134,7 +134,7 @@ function readPipeline(
 ): { receivers: string[]; exporters: string[] } {
   const missing = 'required: add service: pipelines: traces: with receivers: [mapdelete] and exporters: [...]';
   if (!node) src.fail(top.keyAt, 'service.pipelines.traces', missing);
-  const found: { pipelines?: CNode; traces?: CNode; receivers?: string[]; exporters?: string[] } = {};
+  const found: { pipelines?: CNode; traces?: CNode; receivers?: string[]; receiversNode?: CNode; exporters?: string[] } = {};
   const service = readMap(
     node,
     { pipelines: (v) => (found.pipelines = v) },
@@ -153,7 +153,10 @@ function readPipeline(
   const tracesMap = readMap(
     traces,
     {
-      receivers: (v) => (found.receivers = readIds(v, 'receiver', receivers)),
+      receivers: (v) => {
+        found.receivers = readIds(v, 'receiver', receivers);
+        found.receiversNode = v;
+      },
       exporters: (v) => (found.exporters = readIds(v, 'exporter', exporters)),
     },
     { processors: NO_PROCESSORS },
@@ -163,6 +166,9 @@ function readPipeline(
   if (!receiverIds) failMissing(tracesMap, 'receivers', 'required: receivers: [mapdelete]');
   if (!exporterIds) failMissing(tracesMap, 'exporters', `required: list the exporters to use, e.g. exporters: [${[...exporters.keys()][0] ?? 'debug'}]`);
 
+  if (receiverIds.includes('otlp') && !exporterIds.some((id) => exporters.get(id)!.config.type === 'otlp')) {
+    fail(found.receiversNode!, 'the otlp receiver forwards received traces to the otlp exporters of the pipeline, and service.pipelines.traces.exporters has none (add an otlp exporter there, or remove otlp from the receivers)');
+  }
   for (const [id, keyAt] of receivers) {
     if (!receiverIds.includes(id)) src.warn(keyAt, `receivers.${id}`, 'defined but not used in service.pipelines.traces.receivers, so it is not started (add it there or remove it)');
   }

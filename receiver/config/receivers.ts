@@ -1,17 +1,18 @@
 /**
  * The `receivers:` section. RECEIVER_TYPES maps a receiver type to the function that reads
- * its settings; a new receiver (the `otlp` one) is a new entry here and a new field of
- * TracerConfig['receivers'].
+ * its settings; a new receiver is a new entry here and a new field of TracerConfig['receivers'].
  */
 import * as path from 'node:path';
-import type { MapDeleteReceiverConfig, TracerConfig } from './types';
-import { asBool, asDuration, asInt, asList, asNumber, asString, expected, parseNumber, readMap, type CNode } from './tree';
+import type { MapDeleteReceiverConfig, OtlpReceiverConfig, TracerConfig } from './types';
+import { asBool, asDuration, asInt, asList, asNumber, asString, expected, parseNumber, readMap, type CNode, type MapEntry } from './tree';
+import { MIB, OTLP_GRPC_DEFAULTS, parseEndpoint } from '../otlp/server';
 import { SAMPLING_RATE_VARIABLE, envError, samplingRateSetting, serviceNameSetting } from './environment';
 
 type Receivers = TracerConfig['receivers'];
 
-export const RECEIVER_TYPES: { [K in keyof Receivers]: (node: CNode, id: string) => Receivers[K] } = {
+export const RECEIVER_TYPES: { [K in keyof Receivers]-?: (node: CNode, id: string) => NonNullable<Receivers[K]> } = {
   mapdelete: readMapDelete,
+  otlp: readOtlp,
 };
 
 /** Receivers a configuration must define. */
@@ -130,4 +131,98 @@ function readRingBufferBytes(node: CNode): number {
     expected(node, what, `try ${lower} or ${lower * 2}`);
   }
   return n;
+}
+
+export const OTLP_RECEIVER_DEFAULTS = {
+  endpoint: OTLP_GRPC_DEFAULTS.endpoint,
+  maxRecvMsgSizeMib: OTLP_GRPC_DEFAULTS.maxRecvMsgSizeBytes / MIB,
+  maxConcurrentRequests: OTLP_GRPC_DEFAULTS.maxInflightRequests,
+  maxInflightSizeMib: OTLP_GRPC_DEFAULTS.maxInflightBytes / MIB,
+  forwardTimeoutMs: 5000,
+};
+
+/** Largest max_recv_msg_size_mib / max_inflight_size_mib accepted. */
+const OTLP_MAX_MIB = 1024;
+
+/** A key of the collector's otlp receiver that this one does not have: one line that says so. */
+function notSupportedYet(why: string): (value: CNode, entry: MapEntry) => never {
+  return (value, entry) => value.src.fail(entry.keyAt, value.path, `not supported yet: ${why}`);
+}
+
+function readOtlp(node: CNode): OtlpReceiverConfig {
+  const grpc = {
+    endpoint: OTLP_RECEIVER_DEFAULTS.endpoint,
+    recvMib: OTLP_RECEIVER_DEFAULTS.maxRecvMsgSizeMib,
+    inflightMib: undefined as number | undefined,
+    inflightNode: undefined as CNode | undefined,
+    concurrent: OTLP_RECEIVER_DEFAULTS.maxConcurrentRequests,
+  };
+  let forwardTimeoutMs = OTLP_RECEIVER_DEFAULTS.forwardTimeoutMs;
+  const mib = (x: CNode) => asNumber(x, `a size in MiB, more than 0 and at most ${OTLP_MAX_MIB}`, (n) => n * MIB >= 1 && n <= OTLP_MAX_MIB);
+  const tls = notSupportedYet('the receiver serves plain text only (it listens on loopback by default); remove tls');
+  const includeMetadata = notSupportedYet("the sender's metadata is not forwarded; remove include_metadata");
+  const grpcOnly = (key: string) => notSupportedYet(`remove ${key} (the receiver takes endpoint, max_recv_msg_size_mib, max_concurrent_requests and max_inflight_size_mib)`);
+  readMap(
+    node,
+    {
+      protocols: (v) =>
+        readMap(
+          v,
+          {
+            grpc: (g) => {
+              readMap(g, {
+                endpoint: (x) => {
+                  const s = asString(x, 'host:port like 127.0.0.1:4317').trim();
+                  try {
+                    parseEndpoint(s);
+                  } catch {
+                    expected(x, 'host:port like 127.0.0.1:4317, [::1]:4317 or :4317 (every interface)', s.includes('://') ? 'write host:port without a scheme' : undefined);
+                  }
+                  grpc.endpoint = s;
+                },
+                max_recv_msg_size_mib: (x) => (grpc.recvMib = mib(x)),
+                max_concurrent_requests: (x) => (grpc.concurrent = asInt(x, 1, 100_000)),
+                max_inflight_size_mib: (x) => {
+                  grpc.inflightMib = mib(x);
+                  grpc.inflightNode = x;
+                },
+                tls,
+                include_metadata: includeMetadata,
+                auth: grpcOnly('auth'),
+                keepalive: grpcOnly('keepalive'),
+                read_buffer_size: grpcOnly('read_buffer_size'),
+                write_buffer_size: grpcOnly('write_buffer_size'),
+                transport: grpcOnly('transport'),
+                max_concurrent_streams: notSupportedYet('use max_concurrent_requests (requests in flight before UNAVAILABLE)'),
+              });
+            },
+            http: notSupportedYet('only OTLP/gRPC is received; remove protocols.http and send to the grpc endpoint (usually port 4317)'),
+          },
+          {},
+          'a map with grpc',
+        ),
+      forward_timeout: (v) => (forwardTimeoutMs = asDuration(v, 1, 3_600_000)),
+      tls,
+      include_metadata: includeMetadata,
+    },
+    {
+      grpc: 'put it under protocols:',
+      endpoint: 'put it under protocols: grpc:',
+      max_recv_msg_size_mib: 'put it under protocols: grpc:',
+      max_concurrent_requests: 'put it under protocols: grpc:',
+      max_inflight_size_mib: 'put it under protocols: grpc:',
+    },
+  );
+  const recvBytes = Math.round(grpc.recvMib * MIB);
+  let inflightBytes: number;
+  if (grpc.inflightMib === undefined) {
+    inflightBytes = Math.max(OTLP_RECEIVER_DEFAULTS.maxInflightSizeMib * MIB, recvBytes);
+  } else {
+    inflightBytes = Math.round(grpc.inflightMib * MIB);
+    if (inflightBytes < recvBytes) expected(grpc.inflightNode!, `at least max_recv_msg_size_mib (${grpc.recvMib})`, 'bytes in flight must hold the largest request');
+  }
+  return {
+    grpc: { endpoint: grpc.endpoint, maxRecvMsgSizeBytes: recvBytes, maxInflightRequests: grpc.concurrent, maxInflightBytes: inflightBytes },
+    forwardTimeoutMs,
+  };
 }

@@ -32,6 +32,22 @@ export interface MapDeleteReceiverConfig {
   serviceName?: string;
 }
 
+/** The OTLP/gRPC receiver (pipeline-stage mode, docs/otlp-receiver.md). */
+export interface OtlpReceiverConfig {
+  grpc: {
+    /** host:port to listen on. */
+    endpoint: string;
+    /** Largest request accepted, after decompression. */
+    maxRecvMsgSizeBytes: number;
+    /** Requests held at once before new ones get UNAVAILABLE. */
+    maxInflightRequests: number;
+    /** Bytes of requests held at once before new ones get UNAVAILABLE. */
+    maxInflightBytes: number;
+  };
+  /** Longest a sender waits for the downstream's acknowledgement. */
+  forwardTimeoutMs: number;
+}
+
 export interface RetryConfig {
   enabled: boolean;
   initialIntervalMs: number;
@@ -71,7 +87,7 @@ export type ExporterConfig = OtlpExporterConfig | DebugExporterConfig | FileExpo
 export interface TracerConfig {
   /** The file it came from, or "<embedded default>". */
   source: string;
-  receivers: { mapdelete: MapDeleteReceiverConfig };
+  receivers: { mapdelete: MapDeleteReceiverConfig; otlp?: OtlpReceiverConfig };
   exporters: ExporterConfig[];
   pipelines: { traces: { receivers: string[]; exporters: string[] } };
 }

@@ -2,10 +2,17 @@
  * The `run` pipeline's export side: every DeleteEvent passes the rate ceiling once, then goes to
  * each configured exporter — otlp (grouped into spans, queued, retried), debug (readable lines
  * on stdout), file (JSON lines, the `watch --format json` schema).
+ *
+ * With the otlp receiver in the pipeline (pipeline-stage mode, docs/otlp-receiver.md), each otlp
+ * exporter also gets an OtlpForwarder, and consumeTraces() passes every received request to all
+ * of them unchanged. debug and file exporters ignore received traces. Deletes are not attached
+ * to received spans yet: they are exported as in standalone mode.
  */
 import * as fs from 'node:fs';
 import type { Resource } from '@opentelemetry/resources';
-import type { ExporterConfig, MapDeleteReceiverConfig } from '../config/types';
+import type { ExporterConfig, MapDeleteReceiverConfig, OtlpReceiverConfig } from '../config/types';
+import { OtlpForwarder, type ForwardStats } from '../otlp/forward';
+import type { ReceivedTraces } from '../otlp/server';
 import type { DeleteEvent } from '../events/types';
 import { formatJson } from '../output/json';
 import { formatText } from '../output/text';
@@ -110,6 +117,8 @@ export interface PipelineStats {
   received: number;
   rateLimited: number;
   exporters: Record<string, Record<string, number | string | undefined>>;
+  /** Per otlp exporter, forwarding of received traces (only with the otlp receiver). */
+  forwarders: Record<string, ForwardStats>;
 }
 
 export class ExportPipeline {
@@ -118,13 +127,35 @@ export class ExportPipeline {
   private received = 0;
   private rateLimited = 0;
   private readonly timer: NodeJS.Timeout;
+  private readonly forwarders: { id: string; fwd: OtlpForwarder }[] = [];
+  private forwardersClosed = false;
 
-  constructor(receiver: MapDeleteReceiverConfig, exporters: ExporterConfig[], log: (l: string) => void) {
+  /**
+   * `otlpReceiver`: the otlp receiver's settings when it is in the pipeline; then each otlp
+   * exporter also forwards received traces (consumeTraces).
+   */
+  constructor(receiver: MapDeleteReceiverConfig, exporters: ExporterConfig[], log: (l: string) => void, otlpReceiver?: OtlpReceiverConfig) {
     this.limiter = new RateLimiter(receiver.maxEventsPerSecond);
     for (const cfg of exporters) {
       switch (cfg.type) {
         case 'otlp':
           this.exporters.push(new OtlpEventExporter(cfg.id, cfg, receiver, log));
+          if (otlpReceiver) {
+            this.forwarders.push({
+              id: cfg.id,
+              fwd: new OtlpForwarder({
+                endpoint: cfg.endpoint,
+                tls: cfg.tls,
+                headers: cfg.headers,
+                compression: cfg.compression,
+                timeoutMs: cfg.timeoutMs,
+                retry: cfg.retry,
+                maxWaitMs: otlpReceiver.forwardTimeoutMs,
+                name: `${cfg.id} (forwarding)`,
+                log,
+              }),
+            });
+          }
           break;
         case 'debug':
           this.exporters.push(new LineExporter(cfg.id, 1, cfg.verbosity === 'detailed' ? formatJson : formatText, false));
@@ -153,6 +184,17 @@ export class ExportPipeline {
     for (const x of this.exporters) x.consume(e);
   }
 
+  /**
+   * A request from the otlp receiver: its bytes go unchanged to every otlp exporter's
+   * downstream. Settles when all of them have accepted it, with the first one's response; if
+   * any refuses or gives up, rejects with that StatusError (the sender retries).
+   */
+  async consumeTraces(req: ReceivedTraces): Promise<Buffer | undefined> {
+    if (!this.forwarders.length) return undefined;
+    const responses = await Promise.all(this.forwarders.map((f) => f.fwd.forward(req.raw, { deadline: req.deadline, signal: req.signal })));
+    return responses[0];
+  }
+
   private tick(): void {
     for (const x of this.exporters) x.tick();
   }
@@ -160,12 +202,20 @@ export class ExportPipeline {
   stats(): PipelineStats {
     const exporters: PipelineStats['exporters'] = {};
     for (const x of this.exporters) exporters[x.id] = x.stats();
-    return { received: this.received, rateLimited: this.rateLimited, exporters };
+    const forwarders: PipelineStats['forwarders'] = {};
+    for (const f of this.forwarders) forwarders[f.id] = { ...f.fwd.stats };
+    return { received: this.received, rateLimited: this.rateLimited, exporters, forwarders };
   }
 
-  /** Flushes every exporter, giving queued OTLP spans up to `timeoutMs` to leave. */
+  /**
+   * Flushes every exporter, giving queued OTLP spans up to `timeoutMs` to leave, and closes
+   * the forwarders (requests still waiting get the same time). Shut the otlp receiver down
+   * first: it stops taking requests and lets those in flight finish. Safe to call again.
+   */
   async close(timeoutMs: number): Promise<void> {
     clearInterval(this.timer);
-    await Promise.all(this.exporters.map((x) => x.close(timeoutMs)));
+    const closing = this.forwardersClosed ? [] : this.forwarders.map((f) => f.fwd.close(timeoutMs));
+    this.forwardersClosed = true;
+    await Promise.all([...this.exporters.map((x) => x.close(timeoutMs)), ...closing]);
   }
 }

@@ -209,9 +209,9 @@ const cases: Case[] = [
   },
   {
     name: 'a receiver type that does not exist (yet)',
-    text: RECV + '  otlp:\n' + TAIL,
-    prefix: 'tracer.yaml:3:3: receivers.otlp: ',
-    rest: /^unknown receiver type "otlp" \(this version has: mapdelete\)$/,
+    text: RECV + '  jaeger:\n' + TAIL,
+    prefix: 'tracer.yaml:3:3: receivers.jaeger: ',
+    rest: /^unknown receiver type "jaeger" \(this version has: mapdelete, otlp\)$/,
   },
   {
     name: 'a misspelt receiver type',
