@@ -10,7 +10,6 @@
  */
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SpanKind } from '@opentelemetry/api';
@@ -22,16 +21,8 @@ import { OtlpGrpcReceiver, type ReceivedTraces } from '../../receiver/otlp/serve
 import type { AnyValue } from '../../receiver/otlp/proto';
 import { loadFixtureManifest, startFixture, type RunningFixture } from '../helpers/fixtures';
 import { requireBpf } from '../helpers/bpf';
-import { waitFor } from '../helpers/otel';
+import { freePort, waitFor } from '../helpers/otel';
 import { parseRunSummary, runCli, type TracerRun } from '../helpers/tracer';
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 /** An in-process receiver that records every request and accepts it. */
 async function recorder(): Promise<{ rx: OtlpGrpcReceiver; addr: string; got: ReceivedTraces[] }> {

@@ -16,7 +16,6 @@
  */
 import { strict as assert } from 'node:assert';
 import * as http2 from 'node:http2';
-import * as net from 'node:net';
 import * as zlib from 'node:zlib';
 import { Client, credentials, Metadata, status as Status, type ServiceError } from '@grpc/grpc-js';
 import { SpanKind, SpanStatusCode, TraceFlags, type Attributes, type AttributeValue, type HrTime } from '@opentelemetry/api';
@@ -40,6 +39,7 @@ import {
 } from '../../receiver/otlp/proto';
 import { StatusError } from '../../receiver/otlp/status';
 import { MIB, OTLP_GRPC_DEFAULTS, OtlpGrpcReceiver, parseEndpoint, type OtlpGrpcReceiverOptions, type ReceivedTraces, type TraceConsumer } from '../../receiver/otlp/server';
+import { freePort } from '../helpers/otel';
 
 const protos = loadTraceProtos();
 
@@ -142,14 +142,6 @@ async function h2Export(addr: string, message: Buffer, frameFlag: 0 | 1, encodin
   } finally {
     session.close();
   }
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 const hex = (b?: Uint8Array): string => Buffer.from(b ?? []).toString('hex');
