@@ -127,6 +127,7 @@ export class Enricher {
       caller: { function: caller.function, file: caller.file, line: caller.line },
       stack,
       process: { executable: view.executable, goVersion: view.binary.goVersion, serviceName: view.serviceName },
+      span: null,
       notes: {
         stackTruncated: (raw.flags & Flag.StackTruncated) !== 0,
         keyTruncated: (raw.flags & Flag.KeyTruncated) !== 0,

@@ -34,6 +34,21 @@ export interface ProcessInfo {
   serviceName?: string;
 }
 
+/**
+ * The OpenTelemetry Go SDK span that was active on the deleting goroutine (tracked in the kernel
+ * from the SDK's own span start/end, docs/design/correlation.md), with the SDK's own ids.
+ */
+export interface ActiveSpan {
+  /** 32 lowercase hex digits. */
+  traceId: string;
+  /** 16 lowercase hex digits. */
+  spanId: string;
+  /** W3C trace flag bit 0: the SDK's sampler kept the span, so it will reach the backend. */
+  sampled: boolean;
+  /** The span was open on the goroutine that created this one (inherited at `go`), not started here. */
+  inherited: boolean;
+}
+
 export interface DeleteEvent {
   /** Wall-clock time in ns since the Unix epoch. */
   timeNs: bigint;
@@ -47,6 +62,8 @@ export interface DeleteEvent {
   caller: SourceLocation;
   stack: StackFrame[];
   process: ProcessInfo;
+  /** The service's span active on the goroutine at the delete; null when none was tracked. */
+  span: ActiveSpan | null;
   /** Facts about the record that the JSON schema has no place for but the text output shows. */
   notes: {
     stackTruncated: boolean;
