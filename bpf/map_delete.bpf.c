@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (Apache-2.0 OR BSD-2-Clause)
 /*
- * One uprobe program for every Go map-delete entry point. The attach cookie says how the
+ * One uprobe program for every Go map-delete entry point (and, in span_track.h, the probes that
+ * follow the OpenTelemetry SDK's active spans). The attach cookie says how the
  * function takes its arguments and where g.goid lives, so the program needs no per-process
  * lookups. It reads only target memory (bpf_probe_read_user), never writes it.
  *
@@ -121,6 +122,8 @@ static __always_inline int read_key(__u8 *dst, __u64 src, __u64 len)
 		return -1;
 	return n;
 }
+
+#include "span_track.h"
 
 /* Left out by sampling, but matching a keep-filter: the key, the map type or the caller. */
 static __always_inline int kept_anyway(struct pt_regs *ctx, __u64 cookie, __u32 kind, __u16 flags,
@@ -266,6 +269,9 @@ int mdt_delete(struct pt_regs *ctx)
 	e->goid = 0;
 	if (bpf_probe_read_user(&e->goid, 8, (const void *)(ctx->r14 + goid_off)) < 0)
 		flags |= MDT_F_GOID_UNREADABLE;
+	e->span_state = MDT_SPAN_NONE;
+	if ((cookie & MDT_COOKIE_CORRELATE) && !(flags & MDT_F_GOID_UNREADABLE))
+		active_span(e, cookie);
 
 	e->map_len = -1;
 	if (!map_addr)

@@ -33,6 +33,17 @@ enum mdt_arg_kind {
 #define MDT_COOKIE_FUNC(c) ((__u32)(((c) >> 8) & 0xff))
 #define MDT_COOKIE_GOID_OFF(c) ((__u32)(((c) >> 16) & 0xffff))
 #define MDT_COOKIE_PLAN(c) ((__u32)(((c) >> 32) & 0xffff))
+/* Delete probes of a binary whose OpenTelemetry SDK spans are tracked: look up the active span. */
+#define MDT_COOKIE_CORRELATE (1ULL << 48)
+
+/*
+ * Span-tracking probes (docs/design/correlation.md) reuse the cookie layout: goid offset and
+ * plan as above; the kind byte says which register holds the new g at a goroutine-created probe.
+ */
+enum mdt_newg_reg {
+	MDT_NEWG_RBX = 1, /* the CALL runtime.runqput in runtime.newproc.func1 */
+	MDT_NEWG_RAX = 2, /* a RET of runtime.newproc1 */
+};
 
 enum mdt_event_flags {
 	MDT_F_NIL_MAP = 1 << 0,         /* map pointer was nil */
@@ -62,8 +73,34 @@ struct mdt_event {
 	__u16 stack_len; /* valid entries in stack[] */
 	__u16 key_bytes; /* valid bytes in key[] (0 unless capture is on) */
 	__u32 plan_id;   /* which binary's plan attached this probe (from the cookie) */
+	__u8 trace_id[16]; /* the OpenTelemetry span active on the goroutine (span_state != NONE) */
+	__u8 span_id[8];
+	__u8 span_state;   /* enum mdt_span_state */
+	__u8 span_flags;   /* the span's W3C trace flags (bit 0: sampled) */
+	__u8 _pad[6];
 	__u64 stack[MDT_STACK_MAX];
 	__u8 key[MDT_KEY_MAX];
+};
+
+enum mdt_span_state {
+	MDT_SPAN_NONE = 0,      /* no tracked span was active on the goroutine */
+	MDT_SPAN_OWN = 1,       /* started on this goroutine */
+	MDT_SPAN_INHERITED = 2, /* open on the creating goroutine when this one was created */
+};
+
+/*
+ * Where the span-tracking probes find things, per plan (binary), in the otel_plans array map:
+ * byte offsets from a *recordingSpan of the SDK's span context members and endTime, and from a
+ * runtime.g of goid and parentGoid (0: unknown, no inheritance).
+ */
+struct mdt_otel_plan {
+	__u16 trace_id_off;
+	__u16 span_id_off;
+	__u16 flags_off;
+	__u16 end_time_off;
+	__u16 goid_off;
+	__u16 parent_goid_off;
+	__u32 enabled;
 };
 
 /* Indices of the per-CPU counters in the `stats` array map. */
@@ -73,7 +110,12 @@ enum mdt_stat {
 	MDT_STAT_LOST = 2,      /* records dropped because the ring buffer was full */
 	MDT_STAT_FILTERED = 3,  /* hits dropped by the in-kernel key filter */
 	MDT_STAT_UNSAMPLED = 4, /* hits not recorded because sampling left them out */
-	MDT_STAT__COUNT = 5,
+	MDT_STAT_SPAN_STARTS = 5,  /* span-start probe hits */
+	MDT_STAT_SPAN_ENDS = 6,    /* span-end probe hits */
+	MDT_STAT_INHERITS = 7,     /* goroutines created with spans open on their creator */
+	MDT_STAT_CORRELATED = 8,   /* records that carry an active span */
+	MDT_STAT_SPAN_OVERFLOW = 9, /* spans pushed onto a full per-goroutine stack (outermost dropped) */
+	MDT_STAT__COUNT = 10,
 };
 
 /*

@@ -3,7 +3,7 @@
  * sink, follow processes coming and going, and stop cleanly (drain, detach) on exit, error,
  * duration or signal.
  */
-import { BpfSession, type KernelCounters } from './attach/session';
+import { BpfSession, type KernelCounters, type ProbeRequest } from './attach/session';
 import { planForExe, planForPid, sameBinary, type BinaryPlan } from './attach/targets';
 import { argKindCode, cookie, functionId } from './attach/functions';
 import { exeIdentity, listPids, loadBias, processExists, readEnviron, readMaps } from './attach/procfs';
@@ -16,7 +16,11 @@ import { uprobePrivilegeHint } from './attach/capabilities';
 import { globToRegExp } from './util/glob';
 import { resolveKeep } from './attach/keep';
 import { KeepKind } from './events/decode';
+
+/** MDT_COOKIE_CORRELATE (bpf/mdt_event.h): the delete probe looks up the goroutine's active span. */
+const COOKIE_CORRELATE = 1n << 48n;
 import type { KeepFilters } from './config/types';
+import { planCorrelation, type CorrelationOptions } from './attach/correlation';
 
 export interface TracerOptions {
   pids: number[];
@@ -29,6 +33,8 @@ export interface TracerOptions {
   ringBufferBytes?: number;
   /** Record only this fraction of deletes (decided in the kernel), plus every keep-filter match. */
   sampling?: { rate: number; keep: KeepFilters };
+  /** Track the OpenTelemetry Go SDK's active spans so deletes carry them; undefined: off. */
+  correlation?: CorrelationOptions;
 }
 
 export interface TracerSummary {
@@ -136,23 +142,55 @@ export class Tracer {
     const planId = this.attached.push(entry) - 1;
     for (const point of plan.points) session.setProbeVaddr(planId, functionId(point.function), point.vaddr);
     this.applyKeepFilters(planId, plan);
-    for (const point of plan.points) {
-      const c = cookie(argKindCode(point.argKind), functionId(point.function), plan.goidOffset, planId);
-      const path = pid !== undefined ? `/proc/${pid}/exe` : plan.displayPath;
+    const path = pid !== undefined ? `/proc/${pid}/exe` : plan.displayPath;
+    const target = pid !== undefined ? `PID ${pid}` : plan.displayPath;
+    const attachOne = (what: string, req: Omit<ProbeRequest, 'path' | 'pid'>) => {
       try {
-        entry.links.push(session.attach({ path, fileOffset: point.fileOffset, pid: pid ?? -1, cookie: c }));
+        entry.links.push(session.attach({ ...req, path, pid: pid ?? -1 }));
       } catch (err) {
-        const target = pid !== undefined ? `PID ${pid}` : plan.displayPath;
         if (pid !== undefined && !processExists(pid)) throw new UserError(`process ${pid} exited while attaching`);
         if (errnoCode(err) === 'EPERM' || errnoCode(err) === 'EACCES') {
           throw new UserError(uprobePrivilegeHint(target, errnoCode(err)!), 77);
         }
-        throw new UserError(`cannot attach to ${point.function} in ${target}: ${(err as Error).message}`);
+        throw new UserError(`cannot attach to ${what} in ${target}: ${(err as Error).message}`);
       }
+    };
+
+    // Span probes go in first, so no delete sees a span start it missed.
+    const correlated = this.attachSpanTracking(planId, plan, attachOne);
+    const deleteLinks = entry.links.length;
+    for (const point of plan.points) {
+      let c = cookie(argKindCode(point.argKind), functionId(point.function), plan.goidOffset, planId);
+      if (correlated) c |= COOKIE_CORRELATE;
+      attachOne(point.function, { fileOffset: point.fileOffset, cookie: c });
     }
     this.log(
-      `attached ${entry.links.length} probes to ${pid !== undefined ? `PID ${pid} ` : 'every process of '}${plan.displayPath} (${plan.binary.goVersion}, ${plan.binary.mapImpl} maps)`,
+      `attached ${entry.links.length - deleteLinks} probes to ${pid !== undefined ? `PID ${pid} ` : 'every process of '}${plan.displayPath} (${plan.binary.goVersion}, ${plan.binary.mapImpl} maps)`,
     );
+  }
+
+  /**
+   * The OpenTelemetry SDK span probes for one plan; true when they are attached. A binary whose
+   * spans cannot be tracked is still traced: one warning says why its deletes are uncorrelated.
+   */
+  private attachSpanTracking(planId: number, plan: BinaryPlan, attachOne: (what: string, req: Omit<ProbeRequest, 'path' | 'pid'>) => void): boolean {
+    const opts = this.opts.correlation;
+    if (!opts) return false;
+    const cp = planCorrelation(plan.binary, plan, opts);
+    if (!cp.ok) {
+      this.log(`warning: ${cp.reason}`);
+      return false;
+    }
+    this.session!.setOtelPlan(planId, cp.offsets);
+    for (const p of cp.probes) {
+      attachOne(p.what, { program: p.program, fileOffset: p.fileOffset, cookie: cookie(p.kind, 0, plan.goidOffset, planId) });
+    }
+    const inherit = cp.probes.filter((p) => p.program === 'mdt_goroutine_created').length;
+    this.log(
+      `tracking OpenTelemetry spans in ${plan.displayPath} (go.opentelemetry.io/otel/sdk ${cp.sdkVersion}, offsets from ${cp.offsetsSource}): ${cp.probes.length - inherit} span probes, ${inherit} goroutine-creation probes`,
+    );
+    for (const n of cp.notes) this.log(`note: ${n}`);
+    return true;
   }
 
   /** Sampling keep-filters for one plan: in the kernel before the first probe fires. */

@@ -7,6 +7,7 @@ import { bpfObjectPath } from '../util/paths';
 import { UserError, errnoCode } from '../util/errors';
 import { missingCapabilities, privilegeHint } from './capabilities';
 import { FUNC_SLOTS, KeepKind, MAX_PLANS, Stat, STACK_MAX, sumPerCpu } from '../events/decode';
+import type { OtelPlanOffsets } from './correlation';
 
 export interface SessionSettings {
   captureKeys: boolean;
@@ -26,6 +27,14 @@ export interface KernelCounters {
   lost: bigint;
   filtered: bigint;
   unsampled: bigint;
+  /** Span tracking: span starts and ends seen, goroutines that inherited spans. */
+  spanStarts: bigint;
+  spanEnds: bigint;
+  inherits: bigint;
+  /** Records that carry an active span. */
+  correlated: bigint;
+  /** Spans pushed onto a full per-goroutine stack (the outermost was dropped). */
+  spanOverflow: bigint;
 }
 
 export interface ProbeRequest {
@@ -35,6 +44,8 @@ export interface ProbeRequest {
   /** -1: every process running this binary, now and later. */
   pid: number;
   cookie: bigint;
+  /** The BPF program: the delete probe unless said otherwise. */
+  program?: 'mdt_delete' | 'mdt_span_start' | 'mdt_span_end' | 'mdt_goroutine_created';
 }
 
 const u8 = (v: number) => Buffer.from([v & 0xff]);
@@ -48,6 +59,19 @@ const u64 = (v: bigint) => {
   b.writeBigUInt64LE(v);
   return b;
 };
+
+/** struct mdt_otel_plan (bpf/mdt_event.h; test/unit/layout.test.ts checks the offsets). */
+export const OTEL_PLAN_SIZE = 16;
+export function encodeOtelPlan(o: OtelPlanOffsets): Buffer {
+  const b = Buffer.alloc(OTEL_PLAN_SIZE);
+  const fields = [o.traceIdOff, o.spanIdOff, o.flagsOff, o.endTimeOff, o.goidOff, o.parentGoidOff];
+  fields.forEach((v, i) => {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffff) throw new Error(`span-tracking offset ${v} does not fit 16 bits`);
+    b.writeUInt16LE(v, 2 * i);
+  });
+  b.writeUInt32LE(1, 12); // enabled
+  return b;
+}
 
 function roundToPowerOfTwo(n: number): number {
   let p = 4096;
@@ -100,7 +124,12 @@ export class BpfSession {
 
   /** Attaches one probe; returns its link id. Errors keep the addon's errno `code`. */
   attach(req: ProbeRequest): number {
-    return this.obj.attachUprobe('mdt_delete', req.path, req.fileOffset, req.pid, req.cookie);
+    return this.obj.attachUprobe(req.program ?? 'mdt_delete', req.path, req.fileOffset, req.pid, req.cookie);
+  }
+
+  /** Enables span tracking for a plan: where its span probes find ids, endTime and goids. */
+  setOtelPlan(planId: number, o: OtelPlanOffsets): void {
+    this.obj.mapUpdate('otel_plans', u32(planId), encodeOtelPlan(o));
   }
 
   /** Where a plan's probe for a function sits (link-time): lets the kernel compute load biases. */
@@ -151,6 +180,11 @@ export class BpfSession {
       lost: read(Stat.Lost),
       filtered: read(Stat.Filtered),
       unsampled: read(Stat.Unsampled),
+      spanStarts: read(Stat.SpanStarts),
+      spanEnds: read(Stat.SpanEnds),
+      inherits: read(Stat.Inherits),
+      correlated: read(Stat.Correlated),
+      spanOverflow: read(Stat.SpanOverflow),
     };
   }
 

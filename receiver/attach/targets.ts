@@ -15,6 +15,8 @@ export interface BinaryPlan {
   displayPath: string;
   points: ProbePoint[];
   goidOffset: number;
+  /** g.parentGoid (Go 1.21+): lets new goroutines inherit their creator's spans. */
+  parentGoidOffset?: number;
   goidSource: 'dwarf' | 'table';
 }
 
@@ -33,7 +35,7 @@ export function planFor(openPath: string, identity: ExeIdentity, what: string, d
     throw err;
   }
   let points: ProbePoint[];
-  let goid: { goid: number; source: 'dwarf' | 'table' };
+  let goid: { goid: number; parentGoid?: number; source: 'dwarf' | 'table' };
   try {
     points = binary.probePoints().points;
     goid = binary.goidOffsets();
@@ -44,7 +46,7 @@ export function planFor(openPath: string, identity: ExeIdentity, what: string, d
   if (points.length === 0) {
     throw new UserError(`${what}: no map delete functions found in ${displayPath} (a Go program that never deletes from a map has nothing to trace)`);
   }
-  const plan: BinaryPlan = { binary, identity, displayPath, points, goidOffset: goid.goid, goidSource: goid.source };
+  const plan: BinaryPlan = { binary, identity, displayPath, points, goidOffset: goid.goid, parentGoidOffset: goid.parentGoid, goidSource: goid.source };
   plans.set(idKey(identity), plan);
   return plan;
 }

@@ -5,6 +5,7 @@ import { formatText } from '../output/text';
 import { UserError } from '../util/errors';
 import { all, one, parseArgs } from './args';
 import type { DeleteEvent } from '../events/types';
+import type { InheritanceMode } from '../attach/correlation';
 
 export const WATCH_HELP = `Usage: map-delete-tracer watch (--pid PID ... | --exe PATH ...) [options]
 
@@ -20,6 +21,12 @@ Prints every delete(m, k) and clear(m) in the target Go processes as it happens.
   --map-type GLOB     only maps whose Go type matches, e.g. 'map[string]*' (* and ? are wildcards)
   --stack-depth N     return addresses per event, 1-32 (default 16)
   --duration SECONDS  stop after this long
+  --no-spans          do not track the target's OpenTelemetry Go SDK spans (by default a delete
+                      carries the trace and span active on its goroutine: "trace_id", "span_id")
+  --inheritance creation|return|off
+                      how goroutines inherit their creator's spans: a probe at goroutine
+                      creation (default, ~1 µs per go statement), probes on the RETs of
+                      runtime.newproc1 (~20 µs per go statement), or not at all
 
 Exits 0 once every traced --pid process has exited (or the duration passed) and every event is
 printed; a summary, including any events lost, goes to stderr.`;
@@ -38,6 +45,8 @@ export async function watchCommand(argv: string[]): Promise<number> {
     'map-type': { type: 'string' },
     'stack-depth': { type: 'number' },
     duration: { type: 'number' },
+    'no-spans': { type: 'boolean' },
+    inheritance: { type: 'string', choices: ['creation', 'return', 'off'] },
   });
   if (p.positional.length) throw new UserError(`watch: unexpected argument "${p.positional[0]}" (targets are given with --pid or --exe)`);
   const duration = one<number>(p, 'duration');
@@ -74,6 +83,9 @@ export async function watchCommand(argv: string[]): Promise<number> {
       mapType: one<string>(p, 'map-type'),
       durationSec: duration,
       stackDepth,
+      correlation: one<boolean>(p, 'no-spans')
+        ? undefined
+        : { inheritance: (one<string>(p, 'inheritance') ?? 'creation') as InheritanceMode },
     },
     sink,
     log,
@@ -99,7 +111,8 @@ export async function watchCommand(argv: string[]): Promise<number> {
       `${s.delivered} events from ${s.processes} process(es); probe hits ${s.kernel.hits}, ` +
         `lost ${s.lost}${s.lost > 0n ? ' (ring buffer full: the reader fell behind)' : ''}` +
         (s.kernel.filtered > 0n ? `, filtered in kernel ${s.kernel.filtered}` : '') +
-        (s.filteredUser > 0 ? `, filtered ${s.filteredUser}` : ''),
+        (s.filteredUser > 0 ? `, filtered ${s.filteredUser}` : '') +
+        (s.kernel.spanStarts > 0n ? `; spans started ${s.kernel.spanStarts}, events with a span ${s.kernel.correlated}` : ''),
     );
     return 0;
   } finally {

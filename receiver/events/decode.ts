@@ -5,7 +5,7 @@
 
 export const KEY_MAX = 128;
 export const STACK_MAX = 32;
-export const RECORD_SIZE = 464;
+export const RECORD_SIZE = 496;
 
 export const OFF = {
   tsNs: 0,
@@ -24,8 +24,12 @@ export const OFF = {
   stackLen: 72,
   keyBytes: 74,
   planId: 76,
-  stack: 80,
-  key: 336,
+  traceId: 80,
+  spanId: 96,
+  spanState: 104,
+  spanFlags: 105,
+  stack: 112,
+  key: 368,
 } as const;
 
 export enum ArgKindCode {
@@ -53,8 +57,26 @@ export enum Stat {
   Lost = 2,
   Filtered = 3,
   Unsampled = 4,
+  SpanStarts = 5,
+  SpanEnds = 6,
+  Inherits = 7,
+  Correlated = 8,
+  SpanOverflow = 9,
 }
-export const STAT_COUNT = 5;
+export const STAT_COUNT = 10;
+
+/** enum mdt_span_state */
+export enum SpanState {
+  None = 0,
+  Own = 1,
+  Inherited = 2,
+}
+
+/** enum mdt_newg_reg: where a goroutine-created probe finds the new g. */
+export enum NewgReg {
+  Rbx = 1,
+  Rax = 2,
+}
 export const FUNC_SLOTS = 16;
 export const MAX_PLANS = 256;
 export enum KeepKind {
@@ -85,6 +107,12 @@ export interface RawDelete {
   stack: number[];
   /** Captured key bytes (a copy), or undefined when capture is off. */
   key?: Buffer;
+  spanState: SpanState;
+  /** Hex ids of the active span; "" when spanState is None. */
+  traceId: string;
+  spanId: string;
+  /** The span's W3C trace flags. */
+  spanFlags: number;
 }
 
 function u64n(buf: Buffer, off: number): number {
@@ -102,6 +130,8 @@ export function decodeRecord(buf: Buffer, off = 0): RawDelete {
   const stack = new Array<number>(stackLen);
   for (let i = 0; i < stackLen; i++) stack[i] = u64n(buf, off + OFF.stack + 8 * i);
   const keyBytes = Math.min(buf.readUInt16LE(off + OFF.keyBytes), KEY_MAX);
+  const spanState = buf.readUInt8(off + OFF.spanState) as SpanState;
+  const hasSpan = spanState === SpanState.Own || spanState === SpanState.Inherited;
   return {
     tsNs: buf.readBigUInt64LE(off + OFF.tsNs),
     pid: buf.readUInt32LE(off + OFF.pid),
@@ -122,6 +152,10 @@ export function decodeRecord(buf: Buffer, off = 0): RawDelete {
       flags & Flag.KeyCaptured
         ? Buffer.from(buf.subarray(off + OFF.key, off + OFF.key + keyBytes))
         : undefined,
+    spanState: hasSpan ? spanState : SpanState.None,
+    traceId: hasSpan ? buf.toString('hex', off + OFF.traceId, off + OFF.traceId + 16) : '',
+    spanId: hasSpan ? buf.toString('hex', off + OFF.spanId, off + OFF.spanId + 8) : '',
+    spanFlags: hasSpan ? buf.readUInt8(off + OFF.spanFlags) : 0,
   };
 }
 

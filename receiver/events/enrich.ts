@@ -4,7 +4,7 @@
  * how values are shown.
  */
 import type { GoBinary, GoTypeInfo, SourceFrame } from '../golang/binary';
-import { ArgKindCode, Flag, type RawDelete } from './decode';
+import { ArgKindCode, Flag, SpanState, type RawDelete } from './decode';
 import { functionName } from '../attach/functions';
 import { hashHex } from './keyhash';
 import type { DeleteEvent, SourceLocation, StackFrame } from './types';
@@ -127,7 +127,10 @@ export class Enricher {
       caller: { function: caller.function, file: caller.file, line: caller.line },
       stack,
       process: { executable: view.executable, goVersion: view.binary.goVersion, serviceName: view.serviceName },
-      span: null,
+      span:
+        raw.spanState === SpanState.None
+          ? null
+          : { traceId: raw.traceId, spanId: raw.spanId, sampled: (raw.spanFlags & 1) === 1, inherited: raw.spanState === SpanState.Inherited },
       notes: {
         stackTruncated: (raw.flags & Flag.StackTruncated) !== 0,
         keyTruncated: (raw.flags & Flag.KeyTruncated) !== 0,

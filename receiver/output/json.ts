@@ -16,6 +16,8 @@ export function toJsonObject(e: DeleteEvent): Record<string, unknown> {
     key: e.key === null ? null : e.key.value === undefined ? { type: e.key.type, hash: e.key.hash } : { type: e.key.type, hash: e.key.hash, value: e.key.value },
     caller: { function: e.caller.function, file: e.caller.file, line: e.caller.line },
     stack: e.stack.map((f) => ({ function: f.function, file: f.file, line: f.line, pc: f.pc })),
+    trace_id: e.span?.traceId ?? null,
+    span_id: e.span?.spanId ?? null,
   };
 }
 

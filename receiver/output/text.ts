@@ -16,5 +16,6 @@ export function formatText(e: DeleteEvent): string {
     if (e.notes.keyTruncated) key += '(truncated)';
   }
   const at = `${e.caller.function} ${shortFile(e.caller.file)}:${e.caller.line}`;
-  return `${time} pid=${e.pid} goid=${e.goid} ${e.op.padEnd(6)} ${e.map.type} ${e.map.addr}${len}${key} at ${at}`;
+  const span = e.span ? ` trace=${e.span.traceId} span=${e.span.spanId}${e.span.inherited ? '(inherited)' : ''}` : '';
+  return `${time} pid=${e.pid} goid=${e.goid} ${e.op.padEnd(6)} ${e.map.type} ${e.map.addr}${len}${key} at ${at}${span}`;
 }

@@ -22,7 +22,7 @@ interface JsonEvent {
   stack: { function: string; file: string; line: number; pc: string }[];
 }
 
-const FIELDS = ['time', 'pid', 'tid', 'goid', 'op', 'function', 'map', 'key', 'caller', 'stack'];
+const FIELDS = ['time', 'pid', 'tid', 'goid', 'op', 'function', 'map', 'key', 'caller', 'stack', 'trace_id', 'span_id'];
 
 function opKey(o: { op: string; goid: number; map: string; type: string; keyType: string | null; key: string | null; func: string; file: string; line: number }): string {
   return JSON.stringify([o.op, o.goid, o.map, o.type, o.keyType, o.key, o.func, o.file, o.line]);

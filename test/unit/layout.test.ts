@@ -9,13 +9,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { OFF, RECORD_SIZE, KEY_MAX, STACK_MAX } from '../../receiver/events/decode';
 import { packageRoot } from '../../receiver/util/paths';
+import { OTEL_PLAN_SIZE, encodeOtelPlan } from '../../receiver/attach/session';
 
 describe('record layout', () => {
   it('matches struct mdt_event as the C compiler lays it out', () => {
     const fields: Record<keyof typeof OFF, string> = {
       tsNs: 'ts_ns', pid: 'pid', tid: 'tid', goid: 'goid', mapAddr: 'map_addr', mapType: 'map_type',
       keyHash: 'key_hash', mapLen: 'map_len', probeIp: 'probe_ip', keyLen: 'key_len', flags: 'flags',
-      funcId: 'func_id', argKind: 'arg_kind', stackLen: 'stack_len', keyBytes: 'key_bytes', planId: 'plan_id', stack: 'stack', key: 'key',
+      funcId: 'func_id', argKind: 'arg_kind', stackLen: 'stack_len', keyBytes: 'key_bytes', planId: 'plan_id', traceId: 'trace_id', spanId: 'span_id', spanState: 'span_state', spanFlags: 'span_flags', stack: 'stack', key: 'key',
     };
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mdt-layout-'));
     const src = path.join(dir, 'layout.c');
@@ -25,17 +26,23 @@ describe('record layout', () => {
     fs.writeFileSync(
       src,
       `#include <stdio.h>\n#include <stddef.h>\n#include "mdt_event.h"\nint main(void){\n${prints}\n` +
+        `printf("otelplan %zu %zu %zu %zu %zu %zu %zu %zu\\n", offsetof(struct mdt_otel_plan, trace_id_off), offsetof(struct mdt_otel_plan, span_id_off), offsetof(struct mdt_otel_plan, flags_off), offsetof(struct mdt_otel_plan, end_time_off), offsetof(struct mdt_otel_plan, goid_off), offsetof(struct mdt_otel_plan, parent_goid_off), offsetof(struct mdt_otel_plan, enabled), sizeof(struct mdt_otel_plan));\n` +
         `printf("size %zu\\nkeymax %d\\nstackmax %d\\n", sizeof(struct mdt_event), MDT_KEY_MAX, MDT_STACK_MAX);return 0;}\n`,
     );
     execFileSync('cc', ['-I', path.join(packageRoot(), 'bpf'), src, '-o', path.join(dir, 'layout')]);
     const out = execFileSync(path.join(dir, 'layout'), { encoding: 'utf8' });
     fs.rmSync(dir, { recursive: true, force: true });
-    const got = new Map(out.trim().split('\n').map((l) => l.split(' ') as [string, string]));
+    const got = new Map(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)] as [string, string]));
     for (const ts of Object.keys(fields) as (keyof typeof OFF)[]) {
       assert.equal(OFF[ts], Number(got.get(ts)), `offset of ${ts}`);
     }
     assert.equal(RECORD_SIZE, Number(got.get('size')));
     assert.equal(KEY_MAX, Number(got.get('keymax')));
     assert.equal(STACK_MAX, Number(got.get('stackmax')));
+    // struct mdt_otel_plan as encodeOtelPlan writes it: six u16 offsets, then u32 enabled.
+    assert.equal(got.get('otelplan'), `0 2 4 6 8 10 12 ${OTEL_PLAN_SIZE}`);
+    const enc = encodeOtelPlan({ traceIdOff: 192, spanIdOff: 208, flagsOff: 216, endTimeOff: 136, goidOff: 152, parentGoidOff: 280 });
+    assert.deepEqual([0, 2, 4, 6, 8, 10].map((o) => enc.readUInt16LE(o)), [192, 208, 216, 136, 152, 280]);
+    assert.equal(enc.readUInt32LE(12), 1);
   });
 });
