@@ -143,6 +143,7 @@ async function trace(config: TracerConfig, pipeline: ExportPipeline, otlp: OtlpG
       stackDepth: recv.stackDepth,
       ringBufferBytes: recv.ringBufferBytes,
       sampling: { rate: recv.sampling.rate, keep: recv.sampling.keep },
+      correlation: recv.spans.enabled ? { inheritance: recv.spans.inheritance } : undefined,
     },
     (e) => pipeline.consume(e),
     log,

@@ -22,6 +22,9 @@ receivers:
     max_events_per_second: 5000   # ceiling on exported deletes; the excess is counted as dropped
     ring_buffer_bytes: 16777216   # kernel-to-tracer buffer: a power of two >= 4096
     grouping_window: 1s           # a goroutine's deletes within this window share a span
+    spans:
+      enabled: true               # deletes carry the OpenTelemetry SDK span active on their goroutine
+      inheritance: creation       # new goroutines inherit their creator's spans: creation | return | off
 
 exporters:
   debug:

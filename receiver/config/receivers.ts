@@ -25,7 +25,9 @@ export const MAPDELETE_DEFAULTS = {
   maxEventsPerSecond: 5000,
   ringBufferBytes: 16 * 1024 * 1024,
   groupingWindowMs: 1000,
+  spans: { enabled: true, inheritance: 'creation' as const },
 };
+const INHERITANCE = ['creation', 'return', 'off'] as const;
 
 /** The kernel's PID_MAX_LIMIT on 64-bit. */
 const PID_MAX = 4_194_304;
@@ -47,6 +49,7 @@ function readMapDelete(node: CNode): MapDeleteReceiverConfig {
     maxEventsPerSecond: MAPDELETE_DEFAULTS.maxEventsPerSecond,
     ringBufferBytes: MAPDELETE_DEFAULTS.ringBufferBytes,
     groupingWindowMs: MAPDELETE_DEFAULTS.groupingWindowMs,
+    spans: { ...MAPDELETE_DEFAULTS.spans },
   };
   const underTargets = 'put it under targets:';
   const underSampling = 'put it under sampling:';
@@ -84,6 +87,15 @@ function readMapDelete(node: CNode): MapDeleteReceiverConfig {
       ring_buffer_bytes: (v) => (cfg.ringBufferBytes = readRingBufferBytes(v)),
       grouping_window: (v) => (cfg.groupingWindowMs = asDuration(v, 1, 3_600_000)),
       service_name: (v) => (cfg.serviceName = asString(v, 'a service name').trim()),
+      spans: (v) =>
+        readMap(v, {
+          enabled: (x) => (cfg.spans.enabled = asBool(x)),
+          inheritance: (x) => {
+            const s = asString(x, `one of ${INHERITANCE.join(', ')}`);
+            if (!(INHERITANCE as readonly string[]).includes(s)) expected(x, `one of ${INHERITANCE.join(', ')}`);
+            cfg.spans.inheritance = s as (typeof INHERITANCE)[number];
+          },
+        }, {}, 'a map with enabled and/or inheritance'),
     },
     {
       pids: underTargets,

@@ -30,6 +30,12 @@ export interface MapDeleteReceiverConfig {
   groupingWindowMs: number;
   /** Overrides the service name for every traced process. */
   serviceName?: string;
+  /** Track the targets' OpenTelemetry Go SDK spans (docs/correlation.md). */
+  spans: {
+    enabled: boolean;
+    /** How goroutines inherit their creator's spans. */
+    inheritance: 'creation' | 'return' | 'off';
+  };
 }
 
 /** The OTLP/gRPC receiver (pipeline-stage mode, docs/otlp-receiver.md). */

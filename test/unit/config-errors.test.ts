@@ -122,6 +122,12 @@ const cases: Case[] = [
     rest: /got 10 \(add a unit: 10s or 10ms\)$/,
   },
   {
+    name: 'unknown span inheritance mode',
+    text: RECV + '    spans: { inheritance: lazy }\n' + TAIL,
+    prefix: 'tracer.yaml:3:27: receivers.mapdelete.spans.inheritance: ',
+    rest: /^expected one of creation, return, off, got "lazy"$/,
+  },
+  {
     name: 'duration that is not Go syntax',
     text: RECV + '    grouping_window: 1 sec\n' + TAIL,
     prefix: 'tracer.yaml:3:22: receivers.mapdelete.grouping_window: ',

@@ -35,6 +35,7 @@ const FULL = yaml`
       ring_buffer_bytes: 65536
       grouping_window: 1m30s
       service_name: checkout
+      spans: { enabled: false, inheritance: return }
   exporters:
     otlp:
       endpoint: otelcol:4317
@@ -76,6 +77,7 @@ describe('config: loading a complete file', () => {
       ringBufferBytes: 65536,
       groupingWindowMs: 90_000,
       serviceName: 'checkout',
+      spans: { enabled: false, inheritance: 'return' },
     });
   });
 
@@ -113,6 +115,7 @@ describe('config: defaults', () => {
       maxEventsPerSecond: 5000,
       ringBufferBytes: 16 * 1024 * 1024,
       groupingWindowMs: 1000,
+      spans: { enabled: true, inheritance: 'creation' },
     });
     assert.ok(!('serviceName' in r));
   });
