@@ -4,6 +4,7 @@
  */
 import { logVerbosity, setLogVerbosity } from '@grpc/grpc-js';
 import { Tracer } from '../tracer';
+import type { AttachStats } from '../export/attach-received';
 import { ExportPipeline, type PipelineStats } from '../export/pipeline';
 import { OtlpGrpcReceiver, type OtlpReceiverStats } from '../otlp/server';
 import { DEFAULT_CONFIG_YAML, defaultConfig, loadConfigFile, requireTargets } from '../config/load';
@@ -40,7 +41,17 @@ function summarize(p: PipelineStats): string {
       parts.push(`${id}: ${s.written} written`);
     }
   }
+  if (p.attach) parts.push(summarizeAttach(p.attach));
   return parts.join('; ');
+}
+
+/** Pipeline-stage attaching: deletes added to received spans, and those exported on their own, by why. */
+function summarizeAttach(a: AttachStats): string {
+  const own = [`${a.expired} after delete_wait`, `${a.late} late`, `${a.overflow} over max_pending_events`];
+  if (a.tooLarge) own.push(`${a.tooLarge} too large for the request`);
+  if (a.failed) own.push(`${a.failed} failed to attach`);
+  if (a.atClose) own.push(`${a.atClose} at exit`);
+  return `attached ${a.attachedEvents} deletes to ${a.attachedSpans} received spans${a.pendingEvents ? ` (${a.pendingEvents} waiting)` : ''}, on their own: ${own.join(', ')}`;
 }
 
 /** The otlp receiver's part of the summary: requests received, forwarded, refused. */
@@ -148,7 +159,7 @@ async function trace(config: TracerConfig, pipeline: ExportPipeline, otlp: OtlpG
     (e) => pipeline.consume(e),
     log,
   );
-  log(`config: ${config.source}; sampling rate ${recv.sampling.rate}; exporters: ${wanted.join(', ')}${otlp ? `; forwarding OTLP/gRPC traces received on ${otlp.address()}` : ''}`);
+  log(`config: ${config.source}; sampling rate ${recv.sampling.rate}; exporters: ${wanted.join(', ')}${otlp ? `; forwarding OTLP/gRPC traces received on ${otlp.address()}${config.receivers.otlp?.attach.enabled ? ', deletes attached to their spans' : ''}` : ''}`);
   const onSignal = (sig: string) => {
     log(`${sig}: stopping`);
     tracer.stop();

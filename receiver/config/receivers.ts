@@ -151,6 +151,10 @@ export const OTLP_RECEIVER_DEFAULTS = {
   maxConcurrentRequests: OTLP_GRPC_DEFAULTS.maxInflightRequests,
   maxInflightSizeMib: OTLP_GRPC_DEFAULTS.maxInflightBytes / MIB,
   forwardTimeoutMs: 5000,
+  attachEvents: true,
+  deleteWaitMs: 10_000,
+  settleMs: 200,
+  maxPendingEvents: 100_000,
 };
 
 /** Largest max_recv_msg_size_mib / max_inflight_size_mib accepted. */
@@ -170,6 +174,12 @@ function readOtlp(node: CNode): OtlpReceiverConfig {
     concurrent: OTLP_RECEIVER_DEFAULTS.maxConcurrentRequests,
   };
   let forwardTimeoutMs = OTLP_RECEIVER_DEFAULTS.forwardTimeoutMs;
+  const attach: OtlpReceiverConfig['attach'] = {
+    enabled: OTLP_RECEIVER_DEFAULTS.attachEvents,
+    deleteWaitMs: OTLP_RECEIVER_DEFAULTS.deleteWaitMs,
+    settleMs: OTLP_RECEIVER_DEFAULTS.settleMs,
+    maxPendingEvents: OTLP_RECEIVER_DEFAULTS.maxPendingEvents,
+  };
   const mib = (x: CNode) => asNumber(x, `a size in MiB, more than 0 and at most ${OTLP_MAX_MIB}`, (n) => n * MIB >= 1 && n <= OTLP_MAX_MIB);
   const tls = notSupportedYet('the receiver serves plain text only (it listens on loopback by default); remove tls');
   const includeMetadata = notSupportedYet("the sender's metadata is not forwarded; remove include_metadata");
@@ -214,6 +224,10 @@ function readOtlp(node: CNode): OtlpReceiverConfig {
           'a map with grpc',
         ),
       forward_timeout: (v) => (forwardTimeoutMs = asDuration(v, 1, 3_600_000)),
+      attach_events: (v) => (attach.enabled = asBool(v)),
+      delete_wait: (v) => (attach.deleteWaitMs = asDuration(v, 0, 3_600_000)),
+      settle: (v) => (attach.settleMs = asDuration(v, 0, 5000)),
+      max_pending_events: (v) => (attach.maxPendingEvents = asInt(v, 1, 10_000_000)),
       tls,
       include_metadata: includeMetadata,
     },
@@ -223,6 +237,9 @@ function readOtlp(node: CNode): OtlpReceiverConfig {
       max_recv_msg_size_mib: 'put it under protocols: grpc:',
       max_concurrent_requests: 'put it under protocols: grpc:',
       max_inflight_size_mib: 'put it under protocols: grpc:',
+      wait: 'did you mean "delete_wait"?',
+      settle_time: 'did you mean "settle"?',
+      max_pending: 'did you mean "max_pending_events"?',
     },
   );
   const recvBytes = Math.round(grpc.recvMib * MIB);
@@ -236,5 +253,6 @@ function readOtlp(node: CNode): OtlpReceiverConfig {
   return {
     grpc: { endpoint: grpc.endpoint, maxRecvMsgSizeBytes: recvBytes, maxInflightRequests: grpc.concurrent, maxInflightBytes: inflightBytes },
     forwardTimeoutMs,
+    attach,
   };
 }

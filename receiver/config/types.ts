@@ -52,6 +52,16 @@ export interface OtlpReceiverConfig {
   };
   /** Longest a sender waits for the downstream's acknowledgement. */
   forwardTimeoutMs: number;
+  /** Deletes made under a received span become span events of that span. */
+  attach: {
+    enabled: boolean;
+    /** Longest a delete waits for its span to arrive before it is exported on its own. */
+    deleteWaitMs: number;
+    /** How long after a received span's end its deletes may still arrive (the request waits at most this). */
+    settleMs: number;
+    /** Deletes held waiting for their spans; beyond, new ones are exported on their own at once. */
+    maxPendingEvents: number;
+  };
 }
 
 export interface RetryConfig {

@@ -5,8 +5,11 @@
  *
  * With the otlp receiver in the pipeline (pipeline-stage mode, docs/otlp-receiver.md), each otlp
  * exporter also gets an OtlpForwarder, and consumeTraces() passes every received request to all
- * of them unchanged. debug and file exporters ignore received traces. Deletes are not attached
- * to received spans yet: they are exported as in standalone mode.
+ * of them. Unless `attach_events` is off, deletes made under a sampled service span are held by a
+ * ReceivedSpanAttacher (attach-received.ts) instead of going to the otlp exporters, and added as
+ * span events to that span when a received request carries it; what is not attached goes to the
+ * otlp exporters as in standalone mode. debug and file exporters see every delete at once, and
+ * ignore received traces.
  */
 import * as fs from 'node:fs';
 import type { Resource } from '@opentelemetry/resources';
@@ -17,6 +20,8 @@ import type { DeleteEvent } from '../events/types';
 import { formatJson } from '../output/json';
 import { formatText } from '../output/text';
 import { UserError } from '../util/errors';
+import { loadTraceProtos } from '../otlp/proto';
+import { ReceivedSpanAttacher, type AttachStats } from './attach-received';
 import { makeOtlpExporter } from './otlp';
 import { ExportQueue, type QueueStats } from './queue';
 import { RateLimiter } from './ratelimit';
@@ -119,10 +124,15 @@ export interface PipelineStats {
   exporters: Record<string, Record<string, number | string | undefined>>;
   /** Per otlp exporter, forwarding of received traces (only with the otlp receiver). */
   forwarders: Record<string, ForwardStats>;
+  /** Deletes attached to received spans, or not and why (only with the otlp receiver attaching). */
+  attach?: AttachStats;
 }
 
 export class ExportPipeline {
   private readonly exporters: EventExporter[] = [];
+  /** The otlp ones among them: where deletes that are not attached go. */
+  private readonly spanExporters: EventExporter[] = [];
+  private readonly attacher?: ReceivedSpanAttacher;
   private readonly limiter: RateLimiter;
   private received = 0;
   private rateLimited = 0;
@@ -138,8 +148,10 @@ export class ExportPipeline {
     this.limiter = new RateLimiter(receiver.maxEventsPerSecond);
     for (const cfg of exporters) {
       switch (cfg.type) {
-        case 'otlp':
-          this.exporters.push(new OtlpEventExporter(cfg.id, cfg, receiver, log));
+        case 'otlp': {
+          const x = new OtlpEventExporter(cfg.id, cfg, receiver, log);
+          this.exporters.push(x);
+          this.spanExporters.push(x);
           if (otlpReceiver) {
             this.forwarders.push({
               id: cfg.id,
@@ -157,6 +169,7 @@ export class ExportPipeline {
             });
           }
           break;
+        }
         case 'debug':
           this.exporters.push(new LineExporter(cfg.id, 1, cfg.verbosity === 'detailed' ? formatJson : formatText, false));
           break;
@@ -172,6 +185,18 @@ export class ExportPipeline {
         }
       }
     }
+    if (otlpReceiver?.attach.enabled && this.spanExporters.length) {
+      const a = otlpReceiver.attach;
+      this.attacher = new ReceivedSpanAttacher({
+        waitMs: a.deleteWaitMs,
+        settleMs: a.settleMs,
+        maxPendingEvents: a.maxPendingEvents,
+        maxRequestBytes: otlpReceiver.grpc.maxRecvMsgSizeBytes,
+        protos: loadTraceProtos(),
+        standalone: (e) => this.exportSpans(e),
+        log,
+      });
+    }
     this.timer = setInterval(() => this.tick(), 200);
   }
 
@@ -181,21 +206,40 @@ export class ExportPipeline {
       this.rateLimited++;
       return;
     }
-    for (const x of this.exporters) x.consume(e);
+    for (const x of this.exporters) if (!(x instanceof OtlpEventExporter)) x.consume(e);
+    if (this.attacher) this.attacher.offer(e);
+    else this.exportSpans(e);
+  }
+
+  /** To the otlp exporters, as a `go.map.deletes` span event (standalone mode). */
+  private exportSpans(e: DeleteEvent): void {
+    for (const x of this.spanExporters) x.consume(e);
   }
 
   /**
-   * A request from the otlp receiver: its bytes go unchanged to every otlp exporter's
-   * downstream. Settles when all of them have accepted it, with the first one's response; if
-   * any refuses or gives up, rejects with that StatusError (the sender retries).
+   * A request from the otlp receiver goes to every otlp exporter's downstream: as received, or
+   * with held deletes added as span events to their spans (everything else byte for byte).
+   * Settles when all of them have accepted it, with the first one's response; if any refuses or
+   * gives up, rejects with that StatusError (the sender retries, and the deletes attached to
+   * this attempt are held again for the retry).
    */
   async consumeTraces(req: ReceivedTraces): Promise<Buffer | undefined> {
     if (!this.forwarders.length) return undefined;
-    const responses = await Promise.all(this.forwarders.map((f) => f.fwd.forward(req.raw, { deadline: req.deadline, signal: req.signal })));
+    const att = this.attacher ? await this.attacher.attach(req) : undefined;
+    const raw = att?.raw ?? req.raw;
+    let responses: Buffer[];
+    try {
+      responses = await Promise.all(this.forwarders.map((f) => f.fwd.forward(raw, { deadline: req.deadline, signal: req.signal })));
+    } catch (err) {
+      att?.rollback();
+      throw err;
+    }
+    att?.commit();
     return responses[0];
   }
 
   private tick(): void {
+    this.attacher?.expire();
     for (const x of this.exporters) x.tick();
   }
 
@@ -204,16 +248,20 @@ export class ExportPipeline {
     for (const x of this.exporters) exporters[x.id] = x.stats();
     const forwarders: PipelineStats['forwarders'] = {};
     for (const f of this.forwarders) forwarders[f.id] = { ...f.fwd.stats };
-    return { received: this.received, rateLimited: this.rateLimited, exporters, forwarders };
+    const stats: PipelineStats = { received: this.received, rateLimited: this.rateLimited, exporters, forwarders };
+    if (this.attacher) stats.attach = { ...this.attacher.stats };
+    return stats;
   }
 
   /**
-   * Flushes every exporter, giving queued OTLP spans up to `timeoutMs` to leave, and closes
+   * Hands deletes still waiting for their spans to the otlp exporters, then flushes every
+   * exporter, giving queued OTLP spans up to `timeoutMs` to leave, and closes
    * the forwarders (requests still waiting get the same time). Shut the otlp receiver down
    * first: it stops taking requests and lets those in flight finish. Safe to call again.
    */
   async close(timeoutMs: number): Promise<void> {
     clearInterval(this.timer);
+    this.attacher?.close(); // what is still held goes to the otlp exporters, flushed below
     const closing = this.forwardersClosed ? [] : this.forwarders.map((f) => f.fwd.close(timeoutMs));
     this.forwardersClosed = true;
     await Promise.all([...this.exporters.map((x) => x.close(timeoutMs)), ...closing]);

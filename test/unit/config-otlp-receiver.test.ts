@@ -26,6 +26,7 @@ describe('config: receivers.otlp', () => {
     assert.deepEqual(config.receivers.otlp, {
       grpc: { endpoint: '127.0.0.1:4317', maxRecvMsgSizeBytes: 4 * MIB, maxInflightRequests: 32, maxInflightBytes: 64 * MIB },
       forwardTimeoutMs: 5000,
+      attach: { enabled: true, deleteWaitMs: 10_000, settleMs: 200, maxPendingEvents: 100_000 },
     });
     assert.deepEqual(config.pipelines.traces.receivers, ['mapdelete', 'otlp']);
   });
@@ -41,6 +42,10 @@ describe('config: receivers.otlp', () => {
           '        max_concurrent_requests: 100',
           '        max_inflight_size_mib: 128',
           '    forward_timeout: 1m30s',
+          '    attach_events: false',
+          '    delete_wait: 30s',
+          '    settle: 50ms',
+          '    max_pending_events: 2000',
           '',
         ].join('\n'),
       ),
@@ -48,6 +53,7 @@ describe('config: receivers.otlp', () => {
     assert.deepEqual(config.receivers.otlp, {
       grpc: { endpoint: '0.0.0.0:14317', maxRecvMsgSizeBytes: 8 * MIB, maxInflightRequests: 100, maxInflightBytes: 128 * MIB },
       forwardTimeoutMs: 90_000,
+      attach: { enabled: false, deleteWaitMs: 30_000, settleMs: 50, maxPendingEvents: 2000 },
     });
   });
 
@@ -55,6 +61,11 @@ describe('config: receivers.otlp', () => {
     const { config } = load(withOtlp('    protocols:\n      grpc:\n        endpoint: ${env:RX}\n        max_recv_msg_size_mib: 0.5\n'), { RX: '[::1]:4317' });
     assert.equal(config.receivers.otlp?.grpc.endpoint, '[::1]:4317');
     assert.equal(config.receivers.otlp?.grpc.maxRecvMsgSizeBytes, MIB / 2);
+  });
+
+  it('takes 0 for delete_wait and settle, and attach_events from the environment', () => {
+    const { config } = load(withOtlp('    attach_events: ${env:ATTACH}\n    delete_wait: 0\n    settle: 0s\n'), { ATTACH: 'false' });
+    assert.deepEqual(config.receivers.otlp?.attach, { enabled: false, deleteWaitMs: 0, settleMs: 0, maxPendingEvents: 100_000 });
   });
 
   it('raises the default bytes in flight to hold the largest request', () => {
@@ -148,6 +159,36 @@ describe('config: receivers.otlp', () => {
       name: 'forward_timeout without a unit',
       text: withOtlp('    forward_timeout: 5\n'),
       message: /^tracer\.yaml:4:22: receivers\.otlp\.forward_timeout: expected a duration from 1ms to 1h .*add a unit: 5s or 5ms/,
+    },
+    {
+      name: 'attach_events that is not a boolean',
+      text: withOtlp('    attach_events: yes please\n'),
+      message: 'tracer.yaml:4:20: receivers.otlp.attach_events: expected true or false, got "yes please"',
+    },
+    {
+      name: 'delete_wait without a unit',
+      text: withOtlp('    delete_wait: 10\n'),
+      message: /^tracer\.yaml:4:18: receivers\.otlp\.delete_wait: expected a duration from 0s to 1h .*add a unit: 10s or 10ms/,
+    },
+    {
+      name: 'settle over 5s',
+      text: withOtlp('    settle: 1m\n'),
+      message: 'tracer.yaml:4:13: receivers.otlp.settle: expected a duration from 0s to 5s, got "1m"',
+    },
+    {
+      name: 'max_pending_events 0',
+      text: withOtlp('    max_pending_events: 0\n'),
+      message: 'tracer.yaml:4:25: receivers.otlp.max_pending_events: expected an integer from 1 to 10000000, got 0',
+    },
+    {
+      name: 'wait for delete_wait',
+      text: withOtlp('    wait: 10s\n'),
+      message: 'tracer.yaml:4:5: receivers.otlp.wait: unknown key "wait" (did you mean "delete_wait"?)',
+    },
+    {
+      name: 'attach settings under protocols.grpc',
+      text: withOtlp('    protocols:\n      grpc:\n        settle: 1s\n'),
+      message: /^tracer\.yaml:6:9: receivers\.otlp\.protocols\.grpc\.settle: unknown key "settle"/,
     },
     {
       name: 'a named otlp receiver',
