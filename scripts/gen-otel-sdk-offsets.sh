@@ -6,7 +6,8 @@
 #   bash scripts/gen-otel-sdk-offsets.sh
 #
 # For the latest patch of each of the newest OTEL_SDK_MINORS minor releases of
-# go.opentelemetry.io/otel/sdk on the Go module proxy (or the OTEL_SDK_VERSIONS given), builds a
+# go.opentelemetry.io/otel/sdk on the Go module proxy (or of every minor release from
+# OTEL_SDK_FROM on, or the OTEL_SDK_VERSIONS given), builds a
 # small program against that release with the machine's Go (and every toolchain in
 # OTEL_OFFSETS_TOOLCHAINS that the release's go.mod allows), runs it (it measures the offsets on a
 # live span with reflect and checks them against the span's memory), reads the same structs from
@@ -15,13 +16,22 @@
 #
 # Knobs (environment):
 #   OTEL_SDK_MINORS=8                        how many minor releases, newest first
+#   OTEL_SDK_FROM=v1.29.0                    instead: every minor release from this one on
 #   OTEL_SDK_VERSIONS="v1.46.0 v1.47.0"      exactly these instead
 #   OTEL_OFFSETS_TOOLCHAINS="go1.27.4"       more toolchains to cross-check with (module proxy)
 #   OUT=path                                 where to write (default receiver/golang/otel-sdk-offsets.json)
 #   GO=/path/to/go                           the bootstrap go command
 #
+# A release is built with every toolchain whose version its resolved go.mod allows (the `go`
+# line: v1.29 needs 1.21, v1.30-v1.35 1.22, v1.36-v1.38 1.23, v1.39-v1.41 1.24, v1.42-v1.46
+# 1.25, v1.47 1.26), so old releases are measured with the old Go versions they support.
+#
 # The committed table was generated on 2026-11-23 with Go 1.26.8 and
-# OTEL_OFFSETS_TOOLCHAINS="go1.25.14 go1.27.4": v1.40.0 to v1.47.0, identical offsets throughout.
+#   OTEL_SDK_FROM=v1.29.0 OTEL_OFFSETS_TOOLCHAINS="go1.21.13 go1.22.12 go1.23.12 go1.24.13 go1.25.14 go1.27.4"
+# (the core matrix of scripts/go-toolchains.sh): v1.29.0 to v1.47.0, 87 builds, each release
+# with every toolchain it allows. The offsets are the same throughout (spanContext 192, endTime
+# 136, name 96; SpanContext traceID 0, spanID 16, traceFlags 24); only the size of
+# recordingSpan grows: 416 bytes up to v1.30, 464 in v1.31-v1.38, 480 from v1.39 on.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,6 +63,15 @@ version_le() { [[ "$(printf '%s\n%s\n' "$1" "$2" | sort -V | head -1)" == "$1" ]
 
 if [[ -n "${OTEL_SDK_VERSIONS:-}" ]]; then
   read -r -a VERSIONS <<<"$OTEL_SDK_VERSIONS"
+elif [[ -n "${OTEL_SDK_FROM:-}" ]]; then
+  [[ "$OTEL_SDK_FROM" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "OTEL_SDK_FROM=$OTEL_SDK_FROM: expected a version like v1.29.0"
+  log "asking the module proxy for $SDK versions"
+  mapfile -t VERSIONS < <(goenv "$GO" list -m -versions "$SDK" | tr ' ' '\n' \
+    | grep -E '^v[0-9]+\.[0-9]+\.[0-9]+$' | sort -V \
+    | awk -F. '{ mm = $1 "." $2; if (!(mm in last)) order[++n] = mm; last[mm] = $0 }
+               END { for (i = 1; i <= n; i++) print last[order[i]] }' \
+    | awk -v from="${OTEL_SDK_FROM%.*}" 'BEGIN { split(substr(from, 2), f, ".") }
+               { split(substr($0, 2), v, "."); if (v[1] > f[1] || (v[1] == f[1] && v[2] >= f[2])) print }')
 else
   log "asking the module proxy for $SDK versions"
   mapfile -t VERSIONS < <(goenv "$GO" list -m -versions "$SDK" | tr ' ' '\n' \

@@ -13,12 +13,17 @@ import { packageRoot } from '../../receiver/util/paths';
 
 // ---- building ----------------------------------------------------------------------------
 
-/** .cache/examples/otel-http[-sdk-vX.Y.Z]/build.json, written by scripts/build-examples.sh. */
+/**
+ * .cache/examples/otel-http[-goA.B.C[-EXP]][-sdk-vX.Y.Z]/build.json, written by
+ * scripts/build-examples.sh.
+ */
 export interface OtelHttpBuild {
   /** SDK version the binaries hold, e.g. "v1.47.0". */
   sdk: string;
   /** Go that built them, e.g. "go1.26.8". */
   go: string;
+  /** GOEXPERIMENT they were built with ("" for none), e.g. "noswissmap". */
+  experiment: string;
   /** Absolute source directory (the ground truth's "file" values are in it). */
   source: string;
   /** Absolute paths of the service, plain and stripped (-ldflags='-s -w'). */
@@ -33,10 +38,13 @@ export interface OtelHttpBuild {
 /**
  * Runs scripts/build-examples.sh (a no-op when the build is current; ~25 s from a cold Go build
  * cache) and returns the build. sdk: another SDK release ("v1.45.0"); the first build of one
- * needs the Go module proxy.
+ * needs the Go module proxy. go (with sdk): a toolchain of the core matrix ("go1.21.13", from
+ * scripts/go-toolchains.sh) instead of the machine's Go; experiment: its GOEXPERIMENT.
  */
-export function buildOtelHttp(opts: { sdk?: string; force?: boolean } = {}): OtelHttpBuild {
+export function buildOtelHttp(opts: { sdk?: string; go?: string; experiment?: string; force?: boolean } = {}): OtelHttpBuild {
   const args = [path.join(packageRoot(), 'scripts', 'build-examples.sh')];
+  if (opts.go) args.push('--go', opts.go);
+  if (opts.experiment) args.push('--experiment', opts.experiment);
   if (opts.sdk) args.push('--sdk', opts.sdk);
   if (opts.force) args.push('--force');
   const out = execFileSync('bash', args, {
@@ -50,6 +58,35 @@ export function buildOtelHttp(opts: { sdk?: string; force?: boolean } = {}): Ote
     throw new Error(`scripts/build-examples.sh printed no build manifest: ${JSON.stringify(out)}`);
   }
   return JSON.parse(fs.readFileSync(manifest, 'utf8')) as OtelHttpBuild;
+}
+
+/** One Go x SDK pair of the correlation matrix (PAIRS in scripts/build-examples.sh). */
+export interface OtelHttpPair {
+  /** Toolchain, e.g. "go1.21.13". */
+  go: string;
+  /** GOEXPERIMENT ("" for none). */
+  experiment: string;
+  /** SDK release, e.g. "v1.29.0". */
+  sdk: string;
+  /** The build's output directory (its build.json once built). */
+  dir: string;
+  /** "go1.24.13-noswissmap sdk v1.41.0" */
+  label: string;
+}
+
+/**
+ * The Go x SDK pairs that `scripts/build-examples.sh --matrix` builds (and test.sh prebuilds),
+ * from `--list`: nothing is built. Build one with buildOtelHttp({ go, experiment, sdk }).
+ */
+export function otelHttpPairs(): OtelHttpPair[] {
+  const out = execFileSync('bash', [path.join(packageRoot(), 'scripts', 'build-examples.sh'), '--list'], { encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((l) => {
+      const [go, experiment, sdk, dir] = l.split('\t');
+      return { go, experiment, sdk, dir, label: `${go}${experiment ? `-${experiment}` : ''} sdk ${sdk}` };
+    });
 }
 
 // ---- the stdout protocol -----------------------------------------------------------------

@@ -11,6 +11,11 @@
  * Builds are cached under .cache/otelsdk-unit/, keyed by a hash of the program, the SDK version
  * and the Go version. The SDK comes through the Go module proxy (or the module cache): when it
  * cannot be fetched the suites skip, unless CI=true.
+ *
+ * Then the correlation matrix: examples/otel-http built by scripts/build-examples.sh for every
+ * Go x SDK pair of its PAIRS (every Go of the core matrix with the newest SDK it can build, and
+ * the newest three SDK minor releases), plain and stripped: probe targets, the goroutine-created
+ * call site and the offsets (DWARF on the plain build, the table on the stripped one) for each.
  */
 import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
@@ -36,6 +41,7 @@ import {
   runtimeTargets,
 } from '../../receiver/golang/otelsdk';
 import { funcNameForPrint } from '../../receiver/golang/pclntab';
+import { buildOtelHttp, otelHttpPairs, type OtelHttpBuild } from '../helpers/otel-http';
 import { decode } from '../../receiver/golang/x86';
 import { packageRoot } from '../../receiver/util/paths';
 
@@ -393,6 +399,10 @@ describe('otelsdk offsets table', () => {
     const sdk = Object.keys(table.modules[OTEL_SDK_MODULE]).sort(compareSemver);
     const minors = new Set(sdk.map((v) => v.split('.').slice(0, 2).join('.')));
     assert.ok(minors.size >= 3, `only ${[...minors].join(', ')}`);
+    // No minor release missing in between (v1.29, the newest that Go 1.21 builds, to the newest).
+    const nums = [...minors].map((m) => Number(m.split('.')[1])).sort((a, b) => a - b);
+    for (let m = nums[0]; m <= nums[nums.length - 1]; m++) assert.ok(nums.includes(m), `no row for v1.${m}`);
+    assert.ok(nums[0] <= 29, `the table starts at v1.${nums[0]}, after v1.29 (the newest SDK Go 1.21 builds)`);
     for (const v of sdk) {
       const row = table.modules[OTEL_SDK_MODULE][v];
       assert.ok(row.toolchains.length >= 1);
@@ -608,3 +618,99 @@ describe('otelsdk with PGO', function () {
     for (const name of names) if (!bin.pclntab.funcByName(name)) assert.ok(found.has(name), `${name} is neither a function nor inlined`);
   });
 });
+
+// examples/otel-http for every Go x SDK pair the correlation e2e test runs
+// (test/e2e/correlation-matrix.test.ts; prebuilt by scripts/test.sh with build-examples.sh --matrix).
+for (const pair of otelHttpPairs()) {
+  describe(`otelsdk examples/otel-http ${pair.label}`, function () {
+    this.timeout(1_800_000); // a cold build of a pair: ~40 s; the first of a toolchain may fetch it
+    let build: OtelHttpBuild;
+    const bins: Partial<Record<'plain' | 'stripped', GoBinary>> = {};
+    const dets: Partial<Record<'plain' | 'stripped', OtelSdkDetection>> = {};
+
+    before(function () {
+      try {
+        build = buildOtelHttp({ go: pair.go, experiment: pair.experiment, sdk: pair.sdk });
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        if (process.env.CI !== 'true') {
+          console.log(`      skipping: scripts/build-examples.sh --go ${pair.go} --sdk ${pair.sdk} failed: ${msg.split('\n').slice(-4).join(' | ')}`);
+          this.skip();
+        }
+        throw err;
+      }
+      for (const mode of ['plain', 'stripped'] as const) {
+        bins[mode] = GoBinary.open(build[mode]);
+        dets[mode] = detectOtelSdk(bins[mode]!);
+      }
+    });
+
+    it('is the pair it says: Go, GOEXPERIMENT and the OTel module versions', () => {
+      assert.equal(build.go, pair.go);
+      assert.equal(build.experiment, pair.experiment);
+      assert.equal(build.sdk, pair.sdk);
+      for (const mode of ['plain', 'stripped'] as const) {
+        assert.equal(bins[mode]!.goVersion, pair.go, mode);
+        const d = dets[mode]!;
+        assert.equal(d.version, pair.sdk, mode);
+        // The four modules come from one release train, so otel/trace has the SDK's version.
+        assert.equal(d.traceVersion, build.modules[OTEL_TRACE_MODULE], mode);
+        assert.equal(d.traceVersion, pair.sdk, mode);
+      }
+    });
+
+    it('finds the runtimeTrace and End entry probes and the goroutine-created call site, plain and stripped alike', () => {
+      const plain = dets.plain!;
+      for (const mode of ['plain', 'stripped'] as const) {
+        const d = dets[mode]!;
+        assert.equal(d.problem, undefined, `${mode}: ${d.problem}`);
+        assert.deepEqual(d.notes, [], mode);
+        assert.deepEqual(d.inlined, {}, `${mode}: nothing of the SDK's probe targets is inlined without PGO`);
+      }
+      const nm = nmAddresses(build.plain, [RUNTIME_TRACE, END, 'runtime.newproc.func1']);
+      for (const [name, role] of [[RUNTIME_TRACE, 'span-start'], [END, 'span-end']] as const) {
+        const f = target(plain.functions, name);
+        assert.equal(f.role, role, name);
+        assert.equal(f.entry, nm.get(name), `${name}: pclntab 0x${f.entry.toString(16)}, nm 0x${nm.get(name)?.toString(16)}`);
+        assert.ok(f.entryProbe, `${name}: no entry probe`);
+        assert.equal(f.entryProbe.instruction, 'push rbp', name);
+        assert.ok(f.entryProbe.vaddr > f.entry && f.entryProbe.vaddr < f.entry + 32, name);
+        assert.equal(f.entryProbe.fileOffset, bins.plain!.elf.vaddrToFileOffset(f.entryProbe.vaddr), name);
+        const [insn] = decode(bins.plain!.elf.readVaddr(f.entryProbe.vaddr, 16), f.entryProbe.vaddr, 1);
+        assert.equal(insn.text, 'push rbp', name);
+      }
+      const call = target(plain.runtime, 'runtime.newproc.func1');
+      assert.equal(call.role, 'goroutine-created-call');
+      assert.equal(call.entry, nm.get('runtime.newproc.func1'));
+      assert.deepEqual(call.callAddrs, objdumpMatches(build.plain, 'runtime.newproc.func1', /^CALL runtime\.runqput\(SB\)/));
+      assert.equal(call.callAddrs!.length, 1);
+      // Stripping moves no code: the same targets at the same addresses, found without .symtab.
+      assert.deepEqual(dets.stripped!.functions, plain.functions);
+      assert.deepEqual(dets.stripped!.runtime, plain.runtime);
+    });
+
+    it('offsets: from DWARF on the plain build, from the exact table row on the stripped one; they agree', () => {
+      const plain = dets.plain!;
+      const stripped = dets.stripped!;
+      assert.equal(plain.offsetsSource, 'dwarf');
+      assert.ok(plain.offsets);
+      assert.equal(bins.stripped!.dwarfData(), undefined, 'the stripped build still has DWARF');
+      assert.equal(stripped.offsetsSource, 'table', stripped.problem);
+      assert.equal(stripped.offsetsFrom, `sdk ${pair.sdk}, trace ${pair.sdk}`);
+      assert.deepEqual(stripped.offsets, plain.offsets);
+      const forced = detectOtelSdk(bins.plain!, { ignoreDwarf: true });
+      assert.equal(forced.offsetsSource, 'table');
+      assert.deepEqual(forced.offsets, plain.offsets);
+      // The table row of this version, every member it holds, against this binary's DWARF.
+      const table = loadOffsetsTable()!;
+      const dwarf = bins.plain!.dwarfData()!;
+      for (const [mod, spec] of [[OTEL_SDK_MODULE, OTEL_STRUCTS.recordingSpan], [OTEL_TRACE_MODULE, OTEL_STRUCTS.spanContext]] as const) {
+        const row = table.modules[mod][pair.sdk]?.structs[spec.dwarfName];
+        assert.ok(row, `${OFFSETS_FILE} has no ${mod} ${pair.sdk} row`);
+        const st = dwarf.struct(spec.dwarfName)!;
+        assert.equal(row.size, st.byteSize, `${spec.dwarfName} size`);
+        for (const [m, off] of Object.entries(row.members)) assert.equal(off, st.members.get(m), `${spec.dwarfName}.${m}`);
+      }
+    });
+  });
+}
