@@ -178,7 +178,7 @@ export class Tracer {
     if (!opts) return false;
     const cp = planCorrelation(plan.binary, plan, opts);
     if (!cp.ok) {
-      this.log(`warning: ${cp.reason}`);
+      this.log(`${cp.kind === 'absent' ? 'note' : 'warning'}: ${cp.reason}`);
       return false;
     }
     this.session!.setOtelPlan(planId, cp.offsets);

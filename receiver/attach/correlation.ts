@@ -46,7 +46,13 @@ export interface SpanProbe {
 
 export type CorrelationPlan =
   | { ok: true; sdkVersion: string; offsetsSource: string; offsets: OtelPlanOffsets; probes: SpanProbe[]; notes: string[] }
-  | { ok: false; reason: string; notes: string[] };
+  | {
+      ok: false;
+      /** absent: the program does not use the SDK (nothing to correlate); unsupported: it does, but its spans cannot be tracked. */
+      kind: 'absent' | 'unsupported';
+      reason: string;
+      notes: string[];
+    };
 
 export function planCorrelation(
   binary: GoBinary,
@@ -57,16 +63,17 @@ export function planCorrelation(
   try {
     det = detectOtelSdk(binary);
   } catch (err) {
-    return { ok: false, reason: `${binary.path}: cannot analyse the OpenTelemetry SDK: ${(err as Error).message}; deletes are traced but not correlated with spans`, notes: [] };
+    return { ok: false, kind: 'unsupported', reason: `${binary.path}: cannot analyse the OpenTelemetry SDK: ${(err as Error).message}; deletes are traced but not correlated with spans`, notes: [] };
   }
   const notes = [...det.notes];
   if (det.problem || !det.offsets) {
-    return { ok: false, reason: det.problem ?? `${binary.path}: no OpenTelemetry SDK offsets; deletes are traced but not correlated with spans`, notes };
+    const kind = !det.version && det.functions.length === 0 ? 'absent' : 'unsupported';
+    return { ok: false, kind, reason: det.problem ?? `${binary.path}: no OpenTelemetry SDK offsets; deletes are traced but not correlated with spans`, notes };
   }
   const start = det.functions.find((f) => f.role === 'span-start' && f.entryProbe);
   const end = det.functions.find((f) => f.role === 'span-end' && f.entryProbe);
   if (!start || !end) {
-    return { ok: false, reason: `${binary.path}: the SDK's span start/end functions cannot be probed; deletes are traced but not correlated with spans`, notes };
+    return { ok: false, kind: 'unsupported', reason: `${binary.path}: the SDK's span start/end functions cannot be probed; deletes are traced but not correlated with spans`, notes };
   }
   const probes: SpanProbe[] = [
     { program: 'mdt_span_start', what: `${start.name} entry`, vaddr: start.entryProbe!.vaddr, fileOffset: start.entryProbe!.fileOffset, kind: 0 },
