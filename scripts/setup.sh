@@ -11,6 +11,11 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 APT_PACKAGES=(clang-16 llvm-16 libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ gcc linux-libc-dev python3 binutils util-linux)
+# What only the tests need (scripts/test.sh sets SETUP_TEST_TOOLS=1): a real Prometheus (and
+# promtool) and Alertmanager, run as plain processes on loopback by the metrics and alert tests.
+if [[ "${SETUP_TEST_TOOLS:-}" == 1 ]]; then
+  APT_PACKAGES+=(prometheus prometheus-alertmanager)
+fi
 
 step() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin:$PWD/.cache/go/bin"
-bash scripts/setup.sh
+SETUP_TEST_TOOLS=1 bash scripts/setup.sh
 bash scripts/build-fixtures.sh
 # examples/otel-http: the pinned build and every Go x SDK pair of the correlation matrix, plain and
 # stripped (a no-op when current; cold: ~40 s a pair, ~5 min in all, two at a time).
