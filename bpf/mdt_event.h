@@ -115,7 +115,8 @@ enum mdt_stat {
 	MDT_STAT_INHERITS = 7,     /* goroutines created with spans open on their creator */
 	MDT_STAT_CORRELATED = 8,   /* records that carry an active span */
 	MDT_STAT_SPAN_OVERFLOW = 9, /* spans pushed onto a full per-goroutine stack (outermost dropped) */
-	MDT_STAT__COUNT = 10,
+	MDT_STAT_COUNTER_FULL = 10, /* deletes not counted by label: the counts table was full */
+	MDT_STAT__COUNT = 11,
 };
 
 /*
@@ -136,5 +137,56 @@ struct mdt_keep_addr {
 	__u32 kind;      /* enum mdt_keep_kind */
 	__u64 link_addr;
 };
+
+/*
+ * Exact counters (metrics mode, counters.h): read by user space, never sent through the ring
+ * buffer. Addresses are link-time (the load bias removed in the kernel), so one row names the
+ * same map type and call site in every process of a binary.
+ */
+enum mdt_op {
+	MDT_OP_DELETE = 0,
+	MDT_OP_CLEAR = 1,
+};
+
+struct mdt_count_key {
+	__u32 pid;
+	__u16 plan_id;
+	__u8 op;        /* enum mdt_op */
+	__u8 func_id;
+	__u64 map_type; /* link-time address of the map's type descriptor (0: unknown) */
+	__u64 caller;   /* link-time return address into the delete statement's function */
+};
+
+/* Per map, for the hottest maps (LRU): keyed by process and the map's runtime address. */
+struct mdt_map_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 map_addr;
+};
+
+struct mdt_map_activity {
+	__u64 deletes;
+	__u64 clears;
+	__u64 map_type;       /* link-time address of the map's type descriptor (0: unknown) */
+	__s64 last_len;       /* element count at the latest delete/clear, before it; -1 unreadable */
+	__s64 max_clear_len;  /* largest element count seen at a clear, before it; -1 none */
+	__u64 last_ns;        /* bpf_ktime_get_ns() of the latest */
+	__u32 plan_id;
+	__u32 _pad;
+};
+
+/* Per key hash (LRU), only when key counting is on. */
+struct mdt_key_key {
+	__u32 pid;
+	__u32 plan_id;
+	__u64 key_hash;
+};
+
+struct mdt_key_activity {
+	__u64 deletes;
+	__u64 map_type; /* link-time type address of the latest map the key was deleted from */
+};
+
+#define MDT_DURATION_BUCKETS 40 /* log2(ns) buckets per op: 1 ns .. ~550 s */
 
 #endif /* MDT_EVENT_H */

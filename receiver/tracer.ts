@@ -21,6 +21,8 @@ import { KeepKind } from './events/decode';
 const COOKIE_CORRELATE = 1n << 48n;
 import type { KeepFilters } from './config/types';
 import { planCorrelation, type CorrelationOptions } from './attach/correlation';
+import { retInstructions } from './golang/otelsdk';
+import type { CounterAccess } from './metrics/kernel-source';
 
 export interface TracerOptions {
   pids: number[];
@@ -35,6 +37,14 @@ export interface TracerOptions {
   sampling?: { rate: number; keep: KeepFilters };
   /** Track the OpenTelemetry Go SDK's active spans so deletes carry them; undefined: off. */
   correlation?: CorrelationOptions;
+  /** Exact in-kernel counters for metrics and alert rules; undefined: off. */
+  counting?: {
+    keys: boolean;
+    timing: boolean;
+    keepClears: boolean;
+    /** Key values whose deletes are always recorded, whatever the sampling (watched-key rules). */
+    watchKeys: string[];
+  };
 }
 
 export interface TracerSummary {
@@ -72,6 +82,7 @@ export class Tracer {
   private enricher?: Enricher;
   private readonly mapTypeRe?: RegExp;
   private delivered = 0;
+  private attachErrors = 0;
   private filteredUser = 0;
   private failed = 0;
   private stopResolve?: () => void;
@@ -114,6 +125,7 @@ export class Tracer {
       ringBufferBytes: this.opts.ringBufferBytes ?? 16 << 20,
       wakeupBytes: 256 * 1024,
       sampleRate: this.opts.sampling?.rate,
+      counting: this.opts.counting,
     });
     try {
       this.enricher = new Enricher(this.session.native.clockOffsetNs());
@@ -162,11 +174,39 @@ export class Tracer {
     for (const point of plan.points) {
       let c = cookie(argKindCode(point.argKind), functionId(point.function), plan.goidOffset, planId);
       if (correlated) c |= COOKIE_CORRELATE;
+      // Timing mode: the RETs first, so no entry's start time waits for a RET probe not yet there.
+      if (this.opts.counting?.timing) {
+        for (const ret of this.retProbes(plan, point.function)) attachOne(`RET of ${point.function}`, { program: 'mdt_delete_ret', fileOffset: ret, cookie: c });
+      }
       attachOne(point.function, { fileOffset: point.fileOffset, cookie: c });
     }
     this.log(
       `attached ${entry.links.length - deleteLinks} probes to ${pid !== undefined ? `PID ${pid} ` : 'every process of '}${plan.displayPath} (${plan.binary.goVersion}, ${plan.binary.mapImpl} maps)`,
     );
+  }
+
+  /** File offsets of the RET instructions of a probed function (timing mode). */
+  private retProbes(plan: BinaryPlan, fn: string): number[] {
+    const f = plan.binary.pclntab.funcByName(fn);
+    if (!f) return [];
+    return retInstructions(plan.binary, f).map((a) => plan.binary.elf.vaddrToFileOffset(a));
+  }
+
+  /** What receiver/metrics/kernel-source.ts reads: the session and the plans, while the run lasts. */
+  counterAccess(): CounterAccess {
+    return {
+      session: () => this.session,
+      plan: (planId) => this.attached[planId]?.plan,
+      serviceName: (pid) => this.serviceNames.get(pid),
+      alive: (pid) => processExists(pid),
+      probesAttached: () => this.session?.linkCount() ?? 0,
+      attachErrors: () => this.attachErrors,
+      tracedProcesses: () => {
+        const known = new Set<number>([...this.seenPids, ...this.announced, ...this.attached.flatMap((a) => (a.pid !== undefined ? [a.pid] : []))]);
+        return [...known].filter((pid) => processExists(pid)).length;
+      },
+      lostAfterKernel: () => BigInt(this.failed),
+    };
   }
 
   /**
@@ -182,8 +222,15 @@ export class Tracer {
       return false;
     }
     this.session!.setOtelPlan(planId, cp.offsets);
-    for (const p of cp.probes) {
-      attachOne(p.what, { program: p.program, fileOffset: p.fileOffset, cookie: cookie(p.kind, 0, plan.goidOffset, planId) });
+    try {
+      for (const p of cp.probes) {
+        attachOne(p.what, { program: p.program, fileOffset: p.fileOffset, cookie: cookie(p.kind, 0, plan.goidOffset, planId) });
+      }
+    } catch (err) {
+      // Deletes are still worth tracing without spans; a vanished process fails at the delete probes.
+      this.attachErrors++;
+      this.log(`warning: span probes not attached, deletes in ${plan.displayPath} are traced without spans: ${(err as Error).message}`);
+      return false;
     }
     const inherit = cp.probes.filter((p) => p.program === 'mdt_goroutine_created').length;
     this.log(
@@ -198,7 +245,9 @@ export class Tracer {
     const keep = this.opts.sampling?.keep;
     const session = this.session!;
     if (!keep || (this.opts.sampling?.rate ?? 1) >= 1) return;
-    if (planId === 0) for (const k of keep.keys) for (const h of hashesForKeyFilter(k)) session.keepKeyHash(h);
+    if (planId === 0) {
+      for (const k of [...keep.keys, ...(this.opts.counting?.watchKeys ?? [])]) for (const h of hashesForKeyFilter(k)) session.keepKeyHash(h);
+    }
     const resolved = resolveKeep(plan.binary, plan.points, keep.mapTypes, keep.callers);
     for (const t of resolved.mapTypes) session.keepAddress(planId, KeepKind.MapType, t.addr);
     for (const c of resolved.callSites) session.keepAddress(planId, KeepKind.Caller, c.retAddr);

@@ -6,7 +6,23 @@ import { loadNative, type BpfObject, type Native } from '../native';
 import { bpfObjectPath } from '../util/paths';
 import { UserError, errnoCode } from '../util/errors';
 import { missingCapabilities, privilegeHint } from './capabilities';
-import { FUNC_SLOTS, KeepKind, MAX_PLANS, Stat, STACK_MAX, sumPerCpu } from '../events/decode';
+import {
+  DURATION_BUCKETS,
+  FUNC_SLOTS,
+  KeepKind,
+  MAX_PLANS,
+  MapOpCode,
+  Stat,
+  STACK_MAX,
+  decodeCountKey,
+  decodeKeyActivity,
+  decodeKeyKey,
+  decodeMapActivity,
+  decodeMapKey,
+  sumPerCpu,
+  type CountKey,
+  type MapActivity,
+} from '../events/decode';
 import type { OtelPlanOffsets } from './correlation';
 
 export interface SessionSettings {
@@ -19,6 +35,15 @@ export interface SessionSettings {
   wakeupBytes: number;
   /** Fraction of deletes recorded, decided in the kernel; 1 (or undefined) records all. */
   sampleRate?: number;
+  /** Exact counters for metrics and alert rules (bpf/counters.h). */
+  counting?: {
+    /** Per key hash too (key-grouped alert rules). */
+    keys: boolean;
+    /** Delete durations, with probes on RET instructions (~17 µs per delete). */
+    timing: boolean;
+    /** Sampling never leaves out a clear. */
+    keepClears: boolean;
+  };
 }
 
 export interface KernelCounters {
@@ -35,6 +60,8 @@ export interface KernelCounters {
   correlated: bigint;
   /** Spans pushed onto a full per-goroutine stack (the outermost was dropped). */
   spanOverflow: bigint;
+  /** Deletes not counted by label because the counts table was full. */
+  counterFull: bigint;
 }
 
 export interface ProbeRequest {
@@ -45,7 +72,7 @@ export interface ProbeRequest {
   pid: number;
   cookie: bigint;
   /** The BPF program: the delete probe unless said otherwise. */
-  program?: 'mdt_delete' | 'mdt_span_start' | 'mdt_span_end' | 'mdt_goroutine_created';
+  program?: 'mdt_delete' | 'mdt_delete_ret' | 'mdt_span_start' | 'mdt_span_end' | 'mdt_goroutine_created';
 }
 
 const u8 = (v: number) => Buffer.from([v & 0xff]);
@@ -109,6 +136,12 @@ export class BpfSession {
       if (rate < 1) {
         obj.setConst('sampling_on', u8(1));
         obj.setConst('sample_threshold', u32(Math.max(1, Math.floor(rate * 2 ** 32))));
+      }
+      if (settings.counting) {
+        obj.setConst('counting_on', u8(1));
+        obj.setConst('key_counting_on', u8(settings.counting.keys ? 1 : 0));
+        obj.setConst('timing_on', u8(settings.counting.timing ? 1 : 0));
+        obj.setConst('keep_clears', u8(settings.counting.keepClears ? 1 : 0));
       }
       obj.setMapMaxEntries('events', roundToPowerOfTwo(settings.ringBufferBytes));
       obj.load();
@@ -185,7 +218,68 @@ export class BpfSession {
       inherits: read(Stat.Inherits),
       correlated: read(Stat.Correlated),
       spanOverflow: read(Stat.SpanOverflow),
+      counterFull: read(Stat.CounterFull),
     };
+  }
+
+  /** Every row of the exact counts table (bpf/counters.h), summed over CPUs. */
+  readCounts(): { key: CountKey; raw: Buffer; count: bigint }[] {
+    const out: { key: CountKey; raw: Buffer; count: bigint }[] = [];
+    for (const k of this.obj.mapKeys('counts')) {
+      const v = this.obj.mapLookup('counts', k);
+      if (v) out.push({ key: decodeCountKey(k), raw: k, count: sumPerCpu(v) });
+    }
+    return out;
+  }
+
+  /** Forgets rows (of processes that exited, once their final values are kept in user space). */
+  deleteCounts(raw: Buffer[]): void {
+    for (const k of raw) this.obj.mapDelete('counts', k);
+  }
+
+  readMapActivity(): { pid: number; mapAddr: number; raw: Buffer; a: MapActivity }[] {
+    const out: { pid: number; mapAddr: number; raw: Buffer; a: MapActivity }[] = [];
+    for (const k of this.obj.mapKeys('map_activity')) {
+      const v = this.obj.mapLookup('map_activity', k);
+      if (v) out.push({ ...decodeMapKey(k), raw: k, a: decodeMapActivity(v) });
+    }
+    return out;
+  }
+
+  readKeyActivity(): { pid: number; planId: number; keyHash: bigint; raw: Buffer; deletes: bigint; mapType: number }[] {
+    const out: { pid: number; planId: number; keyHash: bigint; raw: Buffer; deletes: bigint; mapType: number }[] = [];
+    for (const k of this.obj.mapKeys('key_activity')) {
+      const v = this.obj.mapLookup('key_activity', k);
+      if (v) out.push({ ...decodeKeyKey(k), raw: k, ...decodeKeyActivity(v) });
+    }
+    return out;
+  }
+
+  deleteActivity(map: 'map_activity' | 'key_activity', raw: Buffer[]): void {
+    for (const k of raw) this.obj.mapDelete(map, k);
+  }
+
+  /** Timing mode: per op, counts per log2(ns) bucket and the sum of ns. */
+  readDurations(): { op: MapOpCode; buckets: bigint[]; sumNs: bigint }[] {
+    const read = (i: number) => {
+      const v = this.obj.mapLookup('durations', u32(i));
+      return v ? sumPerCpu(v) : 0n;
+    };
+    return [MapOpCode.Delete, MapOpCode.Clear].map((op) => ({
+      op,
+      buckets: Array.from({ length: DURATION_BUCKETS }, (_, b) => read(op * DURATION_BUCKETS + b)),
+      sumNs: read(2 * DURATION_BUCKETS + op),
+    }));
+  }
+
+  /** Bytes waiting in the ring buffer when the latest record was queued (counting mode only). */
+  ringBufferLevel(): number {
+    const v = this.obj.mapLookup('rb_level', u32(0));
+    return v ? Number(v.readBigUInt64LE(0)) : 0;
+  }
+
+  ringBufferBytes(): number {
+    return this.obj.mapInfo('events').maxEntries;
   }
 
   close(): void {

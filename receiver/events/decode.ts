@@ -62,8 +62,74 @@ export enum Stat {
   Inherits = 7,
   Correlated = 8,
   SpanOverflow = 9,
+  CounterFull = 10,
 }
-export const STAT_COUNT = 10;
+export const STAT_COUNT = 11;
+
+/**
+ * The counter tables of bpf/counters.h (layouts in bpf/mdt_event.h; layout.test.ts checks them).
+ * Keys and values as the kernel stores them.
+ */
+export const COUNT_KEY_SIZE = 24;
+export const MAP_KEY_SIZE = 16;
+export const MAP_ACTIVITY_SIZE = 56;
+export const KEY_KEY_SIZE = 16;
+export const KEY_ACTIVITY_SIZE = 16;
+export const DURATION_BUCKETS = 40;
+
+export enum MapOpCode {
+  Delete = 0,
+  Clear = 1,
+}
+
+export interface CountKey {
+  pid: number;
+  planId: number;
+  op: MapOpCode;
+  funcId: number;
+  /** Link-time addresses (0: unknown). */
+  mapType: number;
+  caller: number;
+}
+
+export function decodeCountKey(b: Buffer): CountKey {
+  return { pid: b.readUInt32LE(0), planId: b.readUInt16LE(4), op: b.readUInt8(6), funcId: b.readUInt8(7), mapType: u64n(b, 8), caller: u64n(b, 16) };
+}
+
+export interface MapActivity {
+  deletes: bigint;
+  clears: bigint;
+  /** Link-time address of the type descriptor (0: unknown). */
+  mapType: number;
+  lastLen: number;
+  maxClearLen: number;
+  lastNs: bigint;
+  planId: number;
+}
+
+export function decodeMapActivity(b: Buffer): MapActivity {
+  return {
+    deletes: b.readBigUInt64LE(0),
+    clears: b.readBigUInt64LE(8),
+    mapType: u64n(b, 16),
+    lastLen: Number(b.readBigInt64LE(24)),
+    maxClearLen: Number(b.readBigInt64LE(32)),
+    lastNs: b.readBigUInt64LE(40),
+    planId: b.readUInt32LE(48),
+  };
+}
+
+export function decodeMapKey(b: Buffer): { pid: number; mapAddr: number } {
+  return { pid: b.readUInt32LE(0), mapAddr: u64n(b, 8) };
+}
+
+export function decodeKeyKey(b: Buffer): { pid: number; planId: number; keyHash: bigint } {
+  return { pid: b.readUInt32LE(0), planId: b.readUInt32LE(4), keyHash: b.readBigUInt64LE(8) };
+}
+
+export function decodeKeyActivity(b: Buffer): { deletes: bigint; mapType: number } {
+  return { deletes: b.readBigUInt64LE(0), mapType: u64n(b, 8) };
+}
 
 /** enum mdt_span_state */
 export enum SpanState {
