@@ -27,7 +27,7 @@ interface Run {
   done: Promise<unknown>;
 }
 
-async function trace(pid: number, opts: { keys?: boolean } = {}): Promise<Run> {
+async function trace(pid: number, opts: { keys?: boolean; timing?: boolean } = {}): Promise<Run> {
   const events: DeleteEvent[] = [];
   let ready!: () => void;
   const attached = new Promise<void>((r) => (ready = r));
@@ -39,7 +39,7 @@ async function trace(pid: number, opts: { keys?: boolean } = {}): Promise<Run> {
       captureKeys: false,
       stackDepth: 16,
       sampling: { rate: 0.01, keep: { keys: [], mapTypes: [], callers: [] } },
-      counting: { keys: opts.keys ?? false, timing: false, keepClears: true, watchKeys: [] },
+      counting: { keys: opts.keys ?? false, timing: opts.timing ?? false, keepClears: true, watchKeys: [] },
     },
     (e) => events.push(e),
     (l) => {
@@ -49,7 +49,7 @@ async function trace(pid: number, opts: { keys?: boolean } = {}): Promise<Run> {
   );
   const done = tracer.run();
   await Promise.race([attached, done.then(() => assert.fail(`tracer ended before attaching:\n${lines.join('\n')}`))]);
-  return { tracer, source: new KernelCounterSource(tracer.counterAccess()), events, done };
+  return { tracer, source: new KernelCounterSource(tracer.counterAccess(), undefined, opts.timing ?? false), events, done };
 }
 
 const site = (file: string, line: number) => `${path.basename(file)}:${line}`;
@@ -151,5 +151,27 @@ describe('exact in-kernel counters (1% span sampling)', function () {
     await run.done; // the only target exited: the run ends by itself, drained
     const sampled = run.events.filter((e) => e.caller.line === load.line).length;
     assert.ok(sampled > load.deletes * 0.005 && sampled < load.deletes * 0.02, `sampled ${sampled} of ${load.deletes}`);
+  });
+
+  it('timing mode: a duration for every delete, from probes on the RET instructions', async function () {
+    requireBpf(this);
+    const fx = await startFixture(newestPlain().path, { scenario: 'load', goroutines: 2, rate: 5_000, seconds: 1, linger: true });
+    cleanup.push(() => fx.kill());
+    const run = await trace(fx.pid, { timing: true });
+    cleanup.push(() => run.tracer.stop());
+    assert.ok(run.source.durations, 'durations() exists in timing mode');
+    fx.go();
+    const load = await fx.loadResult;
+    const counted = run.source.deleteCounts().filter((r) => r.pid === fx.pid && r.op === 'delete').reduce((n, r) => n + r.count, 0n);
+    const [del] = run.source.durations!().filter((h) => h.op === 'delete');
+    assert.equal(del.count, counted, 'one duration per counted delete');
+    assert.ok(counted >= BigInt(load.deletes));
+    assert.equal(del.buckets.at(-1)!.le, Infinity);
+    assert.equal(del.buckets.at(-1)!.count, del.count, 'buckets are cumulative');
+    const mean = del.sumSeconds / Number(del.count);
+    assert.ok(mean > 1e-9 && mean < 1e-3, `mean delete duration ${mean} s`);
+    fx.endInput();
+    await fx.exited;
+    await run.done;
   });
 });
