@@ -83,6 +83,8 @@ export class Tracer {
   private readonly mapTypeRe?: RegExp;
   private delivered = 0;
   private attachErrors = 0;
+  /** Plans whose program does not use the OpenTelemetry SDK. */
+  private readonly noSdk = new Set<number>();
   private filteredUser = 0;
   private failed = 0;
   private stopResolve?: () => void;
@@ -181,7 +183,7 @@ export class Tracer {
       attachOne(point.function, { fileOffset: point.fileOffset, cookie: c });
     }
     this.log(
-      `attached ${entry.links.length - deleteLinks} probes to ${pid !== undefined ? `PID ${pid} ` : 'every process of '}${plan.displayPath} (${plan.binary.goVersion}, ${plan.binary.mapImpl} maps)`,
+      `attached ${entry.links.length - deleteLinks} probes to ${pid !== undefined ? `PID ${pid} ` : 'every process of '}${plan.displayPath} (${plan.binary.goVersion}, ${plan.binary.mapImpl} maps${this.noSdk.has(planId) ? ', no OpenTelemetry SDK' : ''})`,
     );
   }
 
@@ -218,7 +220,9 @@ export class Tracer {
     if (!opts) return false;
     const cp = planCorrelation(plan.binary, plan, opts);
     if (!cp.ok) {
-      this.log(`${cp.kind === 'absent' ? 'note' : 'warning'}: ${cp.reason}`);
+      // A program without the SDK has nothing to correlate: the attach line says so, no warning.
+      if (cp.kind === 'absent') this.noSdk.add(planId);
+      else this.log(`warning: ${cp.reason}`);
       return false;
     }
     this.session!.setOtelPlan(planId, cp.offsets);
