@@ -83,6 +83,8 @@ export class Tracer {
   private readonly mapTypeRe?: RegExp;
   private delivered = 0;
   private attachErrors = 0;
+  /** Run after the last record, before the session closes (final counter readings). */
+  private readonly closing: (() => void)[] = [];
   /** Plans whose program does not use the OpenTelemetry SDK. */
   private readonly noSdk = new Set<number>();
   private filteredUser = 0;
@@ -208,6 +210,7 @@ export class Tracer {
         return [...known].filter((pid) => processExists(pid)).length;
       },
       lostAfterKernel: () => BigInt(this.failed),
+      onClose: (f) => this.closing.push(f),
     };
   }
 
@@ -376,8 +379,17 @@ export class Tracer {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     const session = this.session!;
+    // Probes first: a delete after the last read of the ring buffer would be counted as lost.
+    session.detachProbes();
     await session.drain();
     const kernel = session.counters();
+    for (const f of this.closing) {
+      try {
+        f();
+      } catch (err) {
+        this.log(`cannot take the final counter readings: ${(err as Error).message}`);
+      }
+    }
     this.teardown();
     const received = BigInt(this.delivered + this.filteredUser + this.failed);
     const lostAfterKernel = kernel.emitted > received ? kernel.emitted - received : 0n;

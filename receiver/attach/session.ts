@@ -282,6 +282,11 @@ export class BpfSession {
     return this.obj.mapInfo('events').maxEntries;
   }
 
+  /** Removes every probe (the maps stay readable until close()): nothing new enters the ring buffer. */
+  detachProbes(): void {
+    this.obj.detachAll();
+  }
+
   close(): void {
     this.obj.close();
   }

@@ -25,6 +25,8 @@ export interface CounterAccess {
   tracedProcesses(): number;
   /** Records lost in user space (after the ring buffer). */
   lostAfterKernel(): bigint;
+  /** f runs once the probes are gone and the last record is in, before the session closes. */
+  onClose(f: () => void): void;
 }
 
 const UNKNOWN = 'unknown';
@@ -48,7 +50,16 @@ export class KernelCounterSource implements CounterSource {
     /** receivers.mapdelete.service_name: overrides every process's service name. */
     private readonly serviceOverride?: string,
     private readonly timing = false,
-  ) {}
+  ) {
+    // The final readings, served from then on (a last scrape, a last rule evaluation).
+    access.onClose(() => {
+      this.deleteCounts();
+      this.mapActivity();
+      this.keyActivity();
+      this.health();
+      this.durations?.();
+    });
+  }
 
   deleteCounts(): DeleteCountRow[] {
     const session = this.access.session();
