@@ -66,8 +66,8 @@ COPY scripts/docker-find-pid.sh ./scripts/docker-find-pid.sh
 # the OTel Go SDK struct offsets, read from receiver/golang/ under the package root.
 COPY proto ./proto
 COPY receiver/golang/otel-sdk-offsets.json ./receiver/golang/otel-sdk-offsets.json
-# The default configuration (the CMD below); docker-compose.yml mounts config/tracer.yaml over
-# it, so editing the file needs no rebuild.
+# The default configuration (the CMD below). docker-compose.yml mounts
+# config/tracer-pipeline.yaml next to it and runs that one, so editing it needs no rebuild.
 COPY config/tracer.yaml /etc/map-delete-tracer/tracer.yaml
 RUN ln -s /app/dist/receiver/cli.js /usr/local/bin/map-delete-tracer \
     && chmod +x dist/receiver/cli.js scripts/docker-find-pid.sh \

@@ -57,7 +57,7 @@ describe('CLI', function () {
     }
   });
 
-  it("the README's demo command shows the example service's deletes live", async function () {
+  it("the README's demo command shows the example service's deletes live, request deletes with their trace and span", async function () {
     requireBpf(this);
     const demo = spawn('bash', [path.join(packageRoot(), 'scripts', 'demo.sh')], {
       env: { ...process.env, DEMO_SECONDS: '4' },
@@ -71,8 +71,25 @@ describe('CLI', function () {
     assert.equal(code, 0, err);
     const lines = out.split('\n').filter((l) => / (delete|clear) /.test(l));
     assert.ok(lines.length >= 20, `demo printed ${lines.length} deletes in 4 s:\n${out}\n${err}`);
-    assert.ok(lines.some((l) => /map\[string\]\*main\.Session .*key="sess-/.test(l)), 'session expiry deletes with keys');
-    assert.ok(lines.some((l) => / clear /.test(l)), 'a clear');
+    // The requests the load tool sent, each with the trace id the service answered with.
+    const requestTraces = new Set([...err.matchAll(/^demo: request [A-Z]+ \S+ -> \d{3} trace=([0-9a-f]{32})$/gm)].map((m) => m[1]));
+    assert.ok(requestTraces.size >= 5, `demo showed ${requestTraces.size} requests:\n${err}`);
+    // Every delete made in a request handler carries the request's trace and the handler's span.
+    const handler = lines.filter((l) => / at main\.\((\*SessionStore\)\.Logout|\*Cache\)\.Get|\*Orders\)\.(settle|Finish)) /.test(l));
+    assert.ok(handler.length >= 5, `${handler.length} deletes from request handlers:\n${out}`);
+    const unknown = new Set<string>();
+    for (const l of handler) {
+      const m = / trace=([0-9a-f]{32}) span=([0-9a-f]{16})(\(inherited\))?$/.exec(l);
+      assert.ok(m, `a request handler's delete without its trace and span: ${l}`);
+      if (!requestTraces.has(m[1])) unknown.add(m[1]);
+      assert.equal(m[3] !== undefined, / at main\.\(\*Orders\)\.settle /.test(l), `only the order worker's span is inherited: ${l}`);
+    }
+    // ... of a request the load tool printed, except for those in flight (at most 2) when it was stopped.
+    assert.ok(unknown.size <= 2, `traces of no request: ${[...unknown].join(' ')}\n${out}\n${err}`);
+    assert.ok(handler.some((l) => /map\[string\]\*main\.Session .*key="sess-[0-9a-f]+" .* at main\.\(\*SessionStore\)\.Logout /.test(l)), 'a logout, key shown');
+    assert.ok(handler.some((l) => /\(inherited\)$/.test(l)), "a delete on the order's worker goroutine, under the inherited span");
+    // net/http's own deletes happen outside any span.
+    assert.ok(lines.some((l) => / at net\/http\..* http\/server\.go:\d+$/.test(l)), 'net/http deletes, without a trace');
     assert.match(err, /lost 0/);
   });
 });

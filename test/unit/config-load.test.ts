@@ -308,7 +308,7 @@ describe('config: the embedded default', () => {
 });
 
 describe('config: shipped files', () => {
-  for (const name of ['tracer.yaml', 'minimal.yaml']) {
+  for (const name of ['tracer.yaml', 'minimal.yaml', 'tracer-pipeline.yaml']) {
     it(`config/${name} loads without errors or warnings`, () => {
       const file = path.join(ROOT, 'config', name);
       const { config, warnings } = loadConfigFile(file, {});
