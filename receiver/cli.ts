@@ -5,6 +5,7 @@ import { watchCommand } from './cli/watch';
 import { hashKeyCommand } from './cli/hashkey';
 import { inspectCommand } from './cli/inspect';
 import { runCommand } from './cli/run';
+import { rulesCommand } from './cli/rules';
 
 const HELP = `Usage: map-delete-tracer <command> [options]
 
@@ -12,6 +13,7 @@ Commands:
   watch     print every Go map delete in running processes (--pid, --exe)
   run       trace and export deletes as OpenTelemetry spans (--config FILE)
   inspect   show what would be probed in a Go binary
+  rules     check alert rules; --prometheus writes them as Prometheus rules
   hash-key  print the hash watch shows for a key
 
 Run \`map-delete-tracer <command> --help\` for a command's options.`;
@@ -27,6 +29,8 @@ async function main(argv: string[]): Promise<number> {
       return inspectCommand(rest);
     case 'hash-key':
       return hashKeyCommand(rest);
+    case 'rules':
+      return rulesCommand(rest);
     case undefined:
     case 'help':
     case '--help':
@@ -37,7 +41,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(require('../../package.json').version + '\n');
       return 0;
     default:
-      throw new UserError(`unknown command "${command}" (commands: watch, run, inspect, hash-key; see --help)`);
+      throw new UserError(`unknown command "${command}" (commands: watch, run, inspect, hash-key, rules; see --help)`);
   }
 }
 

@@ -44,6 +44,8 @@ export interface TracerOptions {
     keepClears: boolean;
     /** Key values whose deletes are always recorded, whatever the sampling (watched-key rules). */
     watchKeys: string[];
+    /** The same for keys given by hash (16 hex digits, as `hash-key` prints them). */
+    watchKeyHashes?: string[];
   };
 }
 
@@ -254,6 +256,7 @@ export class Tracer {
     if (!keep || (this.opts.sampling?.rate ?? 1) >= 1) return;
     if (planId === 0) {
       for (const k of [...keep.keys, ...(this.opts.counting?.watchKeys ?? [])]) for (const h of hashesForKeyFilter(k)) session.keepKeyHash(h);
+      for (const h of this.opts.counting?.watchKeyHashes ?? []) session.keepKeyHash(BigInt(`0x${h}`));
     }
     const resolved = resolveKeep(plan.binary, plan.points, keep.mapTypes, keep.callers);
     for (const t of resolved.mapTypes) session.keepAddress(planId, KeepKind.MapType, t.addr);

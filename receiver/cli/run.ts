@@ -11,8 +11,13 @@ import { DEFAULT_CONFIG_YAML, defaultConfig, loadConfigFile, requireTargets } fr
 import type { TracerConfig } from '../config/types';
 import { UserError } from '../util/errors';
 import { all, one, parseArgs } from './args';
+import { checkMetricsEndpoint, defaultMetricsConfig } from '../config/metrics';
+import { KernelCounterSource } from '../metrics/kernel-source';
+import { startMetricsEndpoint } from '../metrics/endpoint';
+import type { MetricsServer } from '../metrics/server';
+import { alertCounting, createAlerting, type AlertEngine } from '../alerts';
 
-export const RUN_HELP = `Usage: map-delete-tracer run [--config FILE] [--pid PID ...] [--exe PATH ...]
+export const RUN_HELP = `Usage: map-delete-tracer run [--config FILE] [--pid PID ...] [--exe PATH ...] [--metrics-endpoint HOST:PORT]
 
 Traces Go map deletes and exports them as OpenTelemetry spans (OTLP/gRPC), debug lines or JSON
 lines, as the config file's service.pipelines.traces says. With the otlp receiver in that
@@ -26,6 +31,9 @@ Stops on SIGINT/SIGTERM (flushing what it holds) or once every --pid target has 
   --config FILE            collector-style YAML config (docs/configuration.md)
   --pid PID                trace this process (repeatable)
   --exe PATH               trace every process of this executable, now and later (repeatable)
+  --metrics-endpoint HOST:PORT
+                           serve exact delete counts for Prometheus at http://HOST:PORT/metrics
+                           (overrides the config's metrics.endpoint; docs/metrics.md)
   --print-default-config   print the embedded default config and exit`;
 
 function summarize(p: PipelineStats): string {
@@ -101,6 +109,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     pid: { type: 'number', repeat: true },
     exe: { type: 'string', repeat: true },
     'print-default-config': { type: 'boolean' },
+    'metrics-endpoint': { type: 'string' },
   });
   if (p.positional.length) throw new UserError(`run: unexpected argument "${p.positional[0]}" (see --help)`);
   if (one<boolean>(p, 'print-default-config')) {
@@ -121,12 +130,24 @@ export async function runCommand(argv: string[]): Promise<number> {
   recv.pids.push(...all<number>(p, 'pid'));
   recv.executables.push(...all<string>(p, 'exe'));
   requireTargets(config);
+  const metricsFlag = one<string>(p, 'metrics-endpoint');
+  if (metricsFlag !== undefined) {
+    const bad = checkMetricsEndpoint(metricsFlag);
+    if (bad) throw new UserError(`run: --metrics-endpoint: ${bad}`);
+    config.metrics = { ...(config.metrics ?? defaultMetricsConfig()), enabled: true, endpoint: metricsFlag.trim() };
+  }
   const wanted = new Set(config.pipelines.traces.exporters);
   // The otlp receiver runs only when the pipeline lists it (parse.ts warns when it does not).
   const otlpConfig = config.pipelines.traces.receivers.includes('otlp') ? config.receivers.otlp : undefined;
   const pipeline = new ExportPipeline(recv, config.exporters.filter((x) => wanted.has(x.id)), log, otlpConfig);
   let otlp: OtlpGrpcReceiver | undefined;
+  let metrics: MetricsServer | undefined;
   try {
+    if (config.metrics?.enabled) {
+      const setting = metricsFlag !== undefined ? '--metrics-endpoint' : 'metrics.endpoint';
+      metrics = await startMetricsEndpoint(config.metrics, { setting, log, exporters: config.exporters });
+      metrics.collector.setExportStats(() => pipeline.stats());
+    }
     if (otlpConfig) {
       const g = otlpConfig.grpc;
       otlp = new OtlpGrpcReceiver(
@@ -135,17 +156,27 @@ export async function runCommand(argv: string[]): Promise<number> {
       );
       await startReceiver(otlp, g.endpoint);
     }
-    return await trace(config, pipeline, otlp, log);
+    return await trace(config, pipeline, otlp, log, metrics);
   } finally {
+    await metrics?.stop().catch(() => undefined);
     await otlp?.shutdown(0).catch(() => undefined);
     await pipeline.close(0).catch(() => undefined);
   }
 }
 
-async function trace(config: TracerConfig, pipeline: ExportPipeline, otlp: OtlpGrpcReceiver | undefined, log: (line: string) => void): Promise<number> {
+async function trace(
+  config: TracerConfig,
+  pipeline: ExportPipeline,
+  otlp: OtlpGrpcReceiver | undefined,
+  log: (line: string) => void,
+  metrics?: MetricsServer,
+): Promise<number> {
   const recv = config.receivers.mapdelete;
   const { pids, executables: exes } = recv;
   const wanted = config.pipelines.traces.exporters;
+  // Alert rules (docs/alerts.md) read the same counters as the metrics endpoint, and take events.
+  const alertNeeds = config.alerts?.rules.length ? alertCounting(config.alerts) : undefined;
+  let alerting: AlertEngine | undefined;
   const tracer = new Tracer(
     {
       pids,
@@ -155,10 +186,21 @@ async function trace(config: TracerConfig, pipeline: ExportPipeline, otlp: OtlpG
       ringBufferBytes: recv.ringBufferBytes,
       sampling: { rate: recv.sampling.rate, keep: recv.sampling.keep },
       correlation: recv.spans.enabled ? { inheritance: recv.spans.inheritance } : undefined,
+      counting:
+        metrics || alertNeeds
+          ? { keys: alertNeeds?.keys ?? false, timing: metrics ? config.metrics!.timing : false, keepClears: alertNeeds?.keepClears ?? false, watchKeys: alertNeeds?.watchKeys ?? [], watchKeyHashes: alertNeeds?.watchKeyHashes }
+          : undefined,
     },
-    (e) => pipeline.consume(e),
+    (e) => {
+      alerting?.observe(e);
+      pipeline.consume(e);
+    },
     log,
   );
+  // One source for both: it keeps the final counts of exited processes once read.
+  const counters = metrics || alertNeeds ? new KernelCounterSource(tracer.counterAccess(), recv.serviceName, metrics ? config.metrics!.timing : false) : undefined;
+  if (counters) metrics?.collector.setSource(counters);
+  if (config.alerts) alerting = createAlerting(config.alerts, { source: counters, serviceName: recv.serviceName, log });
   log(`config: ${config.source}; sampling rate ${recv.sampling.rate}; exporters: ${wanted.join(', ')}${otlp ? `; forwarding OTLP/gRPC traces received on ${otlp.address()}${config.receivers.otlp?.attach.enabled ? ', deletes attached to their spans' : ''}` : ''}`);
   const onSignal = (sig: string) => {
     log(`${sig}: stopping`);
@@ -168,22 +210,25 @@ async function trace(config: TracerConfig, pipeline: ExportPipeline, otlp: OtlpG
   process.once('SIGTERM', () => onSignal('SIGTERM'));
   let lastStatus = '';
   const status = setInterval(() => {
-    const line = summarize(pipeline.stats()) + (otlp ? `; ${summarizeReceiver(otlp.stats)}` : '');
+    const line = summarize(pipeline.stats()) + (otlp ? `; ${summarizeReceiver(otlp.stats)}` : '') + (alerting ? `; ${alerting.summary()}` : '');
     if (line !== lastStatus) log(`status: ${line}`);
     lastStatus = line;
   }, 30_000);
   status.unref();
+  alerting?.start();
   try {
     const s = await tracer.run();
+    await alerting?.stop(5_000);
     // The receiver first: it stops taking requests and lets those in flight be forwarded.
     await otlp?.shutdown(5_000);
     await pipeline.close(5_000);
     log(
       `${s.delivered} deletes from ${s.processes} process(es); probe hits ${s.kernel.hits}, left out by sampling ${s.kernel.unsampled}, ` +
-        `lost ${s.lost}; ${summarize(pipeline.stats())}${otlp ? `; ${summarizeReceiver(otlp.stats)}` : ''}`,
+        `lost ${s.lost}; ${summarize(pipeline.stats())}${otlp ? `; ${summarizeReceiver(otlp.stats)}` : ''}${alerting ? `; ${alerting.summary()}` : ''}`,
     );
     return 0;
   } finally {
     clearInterval(status);
+    await alerting?.stop(0);
   }
 }

@@ -6,6 +6,9 @@ import { UserError } from '../util/errors';
 import { all, one, parseArgs } from './args';
 import type { DeleteEvent } from '../events/types';
 import type { InheritanceMode } from '../attach/correlation';
+import { checkMetricsEndpoint, defaultMetricsConfig } from '../config/metrics';
+import { KernelCounterSource } from '../metrics/kernel-source';
+import { startMetricsEndpoint } from '../metrics/endpoint';
 
 export const WATCH_HELP = `Usage: map-delete-tracer watch (--pid PID ... | --exe PATH ...) [options]
 
@@ -27,6 +30,9 @@ Prints every delete(m, k) and clear(m) in the target Go processes as it happens.
                       how goroutines inherit their creator's spans: a probe at goroutine
                       creation (default, ~1 µs per go statement), probes on the RETs of
                       runtime.newproc1 (~20 µs per go statement), or not at all
+  --metrics-endpoint HOST:PORT
+                      also serve exact delete counts for Prometheus at
+                      http://HOST:PORT/metrics while watching (docs/metrics.md)
 
 Exits 0 once every traced --pid process has exited (or the duration passed) and every event is
 printed; a summary, including any events lost, goes to stderr.`;
@@ -47,6 +53,7 @@ export async function watchCommand(argv: string[]): Promise<number> {
     duration: { type: 'number' },
     'no-spans': { type: 'boolean' },
     inheritance: { type: 'string', choices: ['creation', 'return', 'off'] },
+    'metrics-endpoint': { type: 'string' },
   });
   if (p.positional.length) throw new UserError(`watch: unexpected argument "${p.positional[0]}" (targets are given with --pid or --exe)`);
   const duration = one<number>(p, 'duration');
@@ -73,6 +80,11 @@ export async function watchCommand(argv: string[]): Promise<number> {
     if (pending.length >= 256) flush();
   };
   const log = (line: string) => process.stderr.write(`map-delete-tracer: ${line}\n`);
+  const metricsEndpoint = one<string>(p, 'metrics-endpoint');
+  if (metricsEndpoint !== undefined) {
+    const bad = checkMetricsEndpoint(metricsEndpoint);
+    if (bad) throw new UserError(`watch: --metrics-endpoint: ${bad}`);
+  }
 
   const tracer = new Tracer(
     {
@@ -86,10 +98,17 @@ export async function watchCommand(argv: string[]): Promise<number> {
       correlation: one<boolean>(p, 'no-spans')
         ? undefined
         : { inheritance: (one<string>(p, 'inheritance') ?? 'creation') as InheritanceMode },
+      counting: metricsEndpoint !== undefined ? { keys: false, timing: false, keepClears: false, watchKeys: [] } : undefined,
     },
     sink,
     log,
   );
+  // After the tracer: its options checked first; before tracing: a port in use stops here.
+  const metrics =
+    metricsEndpoint === undefined
+      ? undefined
+      : await startMetricsEndpoint({ ...defaultMetricsConfig(), endpoint: metricsEndpoint.trim() }, { setting: '--metrics-endpoint', log });
+  metrics?.collector.setSource(new KernelCounterSource(tracer.counterAccess()));
   const flushTimer = setInterval(flush, 100);
   const onSignal = (sig: string) => {
     log(`${sig}: stopping`);
@@ -118,5 +137,6 @@ export async function watchCommand(argv: string[]): Promise<number> {
   } finally {
     clearInterval(flushTimer);
     flush();
+    await metrics?.stop();
   }
 }

@@ -35,6 +35,11 @@ service:
     traces:
       receivers: [mapdelete]
       exporters: [debug]
+
+# Exact delete counts for Prometheus (docs/metrics.md): uncomment to serve them at
+# http://HOST:9464/metrics, or pass run --metrics-endpoint HOST:PORT.
+# metrics:
+#   endpoint: 0.0.0.0:9464
 `;
 
 /** The embedded default with the environment applied (OTEL_SERVICE_NAME, MAP_DELETE_TRACER_SAMPLING_RATE). */

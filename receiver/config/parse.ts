@@ -6,6 +6,8 @@ import type { ExporterConfig, TracerConfig } from './types';
 import { ConfigError } from './errors';
 import { EXPORTER_TYPES } from './exporters';
 import { RECEIVER_TYPES, REQUIRED_RECEIVERS } from './receivers';
+import { readMetrics } from './metrics';
+import { readAlerts } from './alerts';
 import { didYouMean } from './suggest';
 import { asList, asMap, asString, fail, failMissing, joinPath, readMap, readYaml, type CNode, type MapNode, type Source } from './tree';
 
@@ -25,17 +27,22 @@ const NO_PROCESSORS = 'this tracer has no processors: sampling and filters are s
 export function loadConfigText(text: string, source: string, env: NodeJS.ProcessEnv = process.env): LoadResult {
   const { src, root } = readYaml(source, text, env);
   const sections: Partial<Record<'receivers' | 'exporters' | 'service', CNode>> = {};
+  let metrics: TracerConfig['metrics'];
+  let alerts: TracerConfig['alerts'];
   const top = readMap(
     root,
     {
       receivers: (v) => (sections.receivers = v),
       exporters: (v) => (sections.exporters = v),
       service: (v) => (sections.service = v),
+      metrics: (v) => (metrics = readMetrics(v)),
+      alerts: (v) => (alerts = readAlerts(v)),
     },
     {
       processors: NO_PROCESSORS,
       extensions: 'extensions are not supported',
       connectors: 'connectors are not supported',
+      prometheus: 'the Prometheus endpoint is configured under metrics:, see docs/metrics.md',
     },
     'a map with receivers, exporters and service',
   );
@@ -49,6 +56,8 @@ export function loadConfigText(text: string, source: string, env: NodeJS.Process
     receivers: receivers.configs,
     exporters: pipeline.exporters.map((id) => exporters.get(id)!.config),
     pipelines: { traces: { receivers: pipeline.receivers, exporters: pipeline.exporters } },
+    ...(metrics ? { metrics } : {}),
+    ...(alerts ? { alerts } : {}),
   };
   targetsLocation.set(config, receivers.targetsAt);
   targetsLocation.set(config.receivers.mapdelete, receivers.targetsAt);

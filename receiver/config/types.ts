@@ -3,6 +3,7 @@
  * rest of the receiver consumes. The file format (collector-shaped YAML) is documented in
  * docs/configuration.md; receiver/config/load.ts turns a file into this.
  */
+import type { AlertsConfig } from './alerts';
 
 export interface KeepFilters {
   /** Key values (strings; integers match every integer width) always exported. */
@@ -100,10 +101,32 @@ export interface FileExporterConfig {
 
 export type ExporterConfig = OtlpExporterConfig | DebugExporterConfig | FileExporterConfig;
 
+/** The Prometheus endpoint (top-level `metrics:`, docs/metrics.md). */
+export interface MetricsConfig {
+  /** false: the section is there but no endpoint runs. */
+  enabled: boolean;
+  /** host:port to listen on. */
+  endpoint: string;
+  /** URL path of the exposition. */
+  path: string;
+  /** Call sites with a series of their own per family; later ones are folded into caller="other". */
+  maxCallSites: number;
+  /** (service, map_type) pairs of the folded series; beyond, map_type="other" too. */
+  maxMapTypes: number;
+  /** Maps exposed by address (the most active); 0: none. */
+  maxMaps: number;
+  /** Timing mode: probes on RET instructions feed go_map_delete_duration_seconds. */
+  timing: boolean;
+}
+
 export interface TracerConfig {
   /** The file it came from, or "<embedded default>". */
   source: string;
   receivers: { mapdelete: MapDeleteReceiverConfig; otlp?: OtlpReceiverConfig };
   exporters: ExporterConfig[];
   pipelines: { traces: { receivers: string[]; exporters: string[] } };
+  /** The `metrics:` section; undefined when the file has none. */
+  metrics?: MetricsConfig;
+  /** The `alerts:` section (receiver/config/alerts.ts, docs/alerts.md); undefined when the file has none. */
+  alerts?: AlertsConfig;
 }

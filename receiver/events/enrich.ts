@@ -122,7 +122,7 @@ export class Enricher {
       goid: raw.goid.toString(),
       op,
       function: fn,
-      map: { addr: hex(raw.mapAddr), type: typeName, len },
+      map: { addr: hex(raw.mapAddr), type: typeName, len, lenBefore: raw.flags & Flag.NilMap ? 0 : raw.mapLenBefore < 0 ? null : raw.mapLenBefore },
       key,
       caller: { function: caller.function, file: caller.file, line: caller.line },
       stack,

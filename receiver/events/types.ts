@@ -16,6 +16,8 @@ export interface MapInfo {
   type: string;
   /** Elements after the operation, or null when it cannot be known from an entry probe. */
   len: number | null;
+  /** Elements when the probe fired, before the operation (null: unreadable). */
+  lenBefore: number | null;
 }
 
 export interface KeyInfo {

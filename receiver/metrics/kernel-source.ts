@@ -42,6 +42,8 @@ export class KernelCounterSource implements CounterSource {
   private readonly finals = new Map<string, DeleteCountRow>();
   private readonly sites = new Map<string, Site>();
   private readonly typeNames = new Map<string, string>();
+  /** Per-map and per-key rows of exited processes: served for one more read, then dropped. */
+  private readonly lastCall = { maps: new Set<string>(), keys: new Set<string>() };
   /** What the last reads returned: served once the run has ended (a last scrape, a last rule evaluation). */
   private last: { counts?: DeleteCountRow[]; maps?: MapActivityRow[]; keys?: KeyActivityRow[]; health?: TracerHealth; durations?: DurationHistogram[] } = {};
 
@@ -110,8 +112,14 @@ export class KernelCounterSource implements CounterSource {
     const gone: Buffer[] = [];
     for (const { pid, mapAddr, raw, a } of session.readMapActivity()) {
       if (!this.access.alive(pid)) {
-        gone.push(raw);
-        continue;
+        // One more read sees it (a clear just before exit still reaches the rules), then it goes.
+        const id = raw.toString('hex');
+        if (this.lastCall.maps.has(id)) {
+          this.lastCall.maps.delete(id);
+          gone.push(raw);
+          continue;
+        }
+        this.lastCall.maps.add(id);
       }
       const plan = this.access.plan(a.planId);
       out.push({
@@ -138,8 +146,13 @@ export class KernelCounterSource implements CounterSource {
     const gone: Buffer[] = [];
     for (const k of session.readKeyActivity()) {
       if (!this.access.alive(k.pid)) {
-        gone.push(k.raw);
-        continue;
+        const id = k.raw.toString('hex');
+        if (this.lastCall.keys.has(id)) {
+          this.lastCall.keys.delete(id);
+          gone.push(k.raw);
+          continue;
+        }
+        this.lastCall.keys.add(id);
       }
       const plan = this.access.plan(k.planId);
       out.push({ pid: k.pid, service: this.service(k.pid, plan), mapType: this.typeName(plan, k.planId, k.mapType), keyHash: hashHex(k.keyHash), deletes: k.deletes });

@@ -1,10 +1,12 @@
 /**
- * docker-compose.yml, the two Dockerfiles, .dockerignore and scripts/docker-find-pid.sh, checked
- * without a Docker engine (none runs on the test machines):
+ * docker-compose.yml, the Dockerfiles (the tracer's, examples/otel-http's, examples/sessions'),
+ * .dockerignore and scripts/docker-find-pid.sh, checked without a Docker engine (none runs on the
+ * test machines):
  *
  * - the compose file's structure: what Compose requires and what this project relies on (the
  *   tracer's PID namespace and exact capabilities, pinned images, mounted files that exist,
- *   depends_on naming real services, ...);
+ *   depends_on naming real services, the example sending its spans to the tracer's otlp receiver
+ *   as the tracer's own config loader reads it, ports, ...);
  * - when a Compose v2 CLI is available (`docker compose`, a v2 `docker-compose`, or the binary
  *   named by $MDT_DOCKER_COMPOSE), `config --quiet` validates the file against the Compose
  *   specification for real — that needs no daemon; without one, that test is skipped and says so;
@@ -19,6 +21,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { bpfObjectPath, packageRoot } from '../../receiver/util/paths';
+import { loadConfigFile } from '../../receiver/config/load';
 
 const ROOT = packageRoot();
 const COMPOSE_FILE = path.join(ROOT, 'docker-compose.yml');
@@ -257,14 +260,23 @@ function composeCli(): string[] | undefined {
 
 // ---- the tests ------------------------------------------------------------------------------------
 
+const SERVICES = ['example', 'jaeger', 'load', 'otelcol', 'prometheus', 'tracer'];
+
+/** host and port of a listen or connect address: "0.0.0.0:4317", "http://tracer:4317". */
+function hostPort(addr: string): { host: string; port: number } {
+  const m = /^(?:[a-z]+:\/\/)?(\[[^\]]*\]|[^:/]*):(\d+)\/?$/.exec(addr);
+  assert.ok(m, `${addr} is host:port`);
+  return { host: m[1], port: Number(m[2]) };
+}
+
 describe('docker-compose.yml', () => {
   const caps = linuxCapabilities();
 
-  it('is YAML with only Compose top-level keys and the four services', () => {
+  it('is YAML with only Compose top-level keys and the six services', () => {
     const c = loadCompose();
     for (const k of Object.keys(c)) assert.ok(TOP_KEYS.has(k) || k.startsWith('x-'), `unknown top-level key ${k}`);
     assert.ok(!('version' in c), '`version` is obsolete in Compose v2');
-    assert.deepEqual(Object.keys(services(c)).sort(), ['example', 'jaeger', 'otelcol', 'tracer']);
+    assert.deepEqual(Object.keys(services(c)).sort(), SERVICES);
   });
 
   it('uses only Compose service keys, and every service has an image or a build', () => {
@@ -287,8 +299,13 @@ describe('docker-compose.yml', () => {
   });
 
   it('builds from contexts that exist and pins every pulled image', () => {
-    for (const [name, s] of Object.entries(services(loadCompose()))) {
-      if (s.build !== undefined) {
+    const svc = services(loadCompose());
+    const built = new Set(Object.values(svc).filter((s) => s.build !== undefined).map((s) => String(s.image)));
+    for (const [name, s] of Object.entries(svc)) {
+      if (s.build === undefined && built.has(String(s.image))) {
+        // another service's image (the load tool runs from the example's): built here, never pulled
+        assert.equal(s.pull_policy, 'never', `service ${name} uses the image another service builds: pull_policy: never`);
+      } else if (s.build !== undefined) {
         const b = typeof s.build === 'string' ? { context: s.build } : (s.build as Obj);
         const ctx = path.resolve(ROOT, String(b.context ?? '.'));
         assert.ok(fs.statSync(ctx, { throwIfNoEntry: false })?.isDirectory(), `service ${name}: build context ${b.context} is missing`);
@@ -309,6 +326,13 @@ describe('docker-compose.yml', () => {
       }
     }
     assert.deepEqual(svc.jaeger.ports, ['127.0.0.1:16686:16686']);
+    assert.deepEqual(svc.example.ports, ['127.0.0.1:8080:8080']);
+    for (const [name, s] of Object.entries(svc)) {
+      for (const p of (s.ports as string[] | undefined) ?? []) assert.match(p, /^127\.0\.0\.1:/, `service ${name}: port ${p} is published on this machine only`);
+    }
+    // The tracer's OTLP receiver is for the project's containers: never published.
+    assert.equal(svc.tracer.ports, undefined);
+    assert.equal(svc.tracer.network_mode, undefined, 'the tracer stays on the compose network (pid: host only)');
   });
 
   it('mounts files that exist in the repository, read-only, at absolute paths', () => {
@@ -398,6 +422,7 @@ describe('docker-compose.yml', () => {
     };
     for (const n of deps.keys()) visit(n, []);
     assert.deepEqual(deps.get('tracer')?.sort(), ['example', 'otelcol']);
+    assert.deepEqual(deps.get('load')?.sort(), ['example', 'tracer']);
   });
 
   it('points the tracer at the example binary the example image installs, and at its mounted config', () => {
@@ -406,12 +431,13 @@ describe('docker-compose.yml', () => {
     const entry = t.entrypoint as string[];
     assert.equal(entry[0], '/app/scripts/docker-find-pid.sh');
     // the path the tracer waits for is where the example's Dockerfile puts the binary
-    const ex = parseDockerfile(path.join(ROOT, 'examples/sessions/Dockerfile'));
+    const ex = parseDockerfile(path.join(ROOT, 'examples/otel-http/Dockerfile'));
+    assert.equal((svc.example.build as Obj).context, './examples/otel-http');
     const copies = ex.filter((i) => i.op === 'COPY').map((i) => copyArgs(i.args).dest);
-    assert.ok(copies.includes(entry[1]), `examples/sessions/Dockerfile installs ${entry[1]} (it copies to ${copies.join(', ')})`);
+    assert.ok(copies.includes(entry[1]), `examples/otel-http/Dockerfile installs ${entry[1]} (it copies to ${copies.join(', ')})`);
     const exEntry = ex.filter((i) => i.op === 'ENTRYPOINT').pop();
     assert.deepEqual(JSON.parse(exEntry!.args), [entry[1]]);
-    assert.equal((svc.example.environment as Obj).OTEL_SERVICE_NAME, 'sessions');
+    assert.equal((svc.example.environment as Obj).OTEL_SERVICE_NAME, 'otel-http-example');
     // the config it runs with is the file mounted into the container
     const cmd = t.command as string[];
     const cfg = cmd[cmd.indexOf('--config') + 1];
@@ -419,6 +445,56 @@ describe('docker-compose.yml', () => {
     assert.ok(((t.volumes as string[]) ?? []).some((v) => v.split(':')[1] === cfg), `${cfg} is mounted from the repository`);
     // and the collector the tracer exports to is a service
     assert.match(String((t.environment as Obj).OTELCOL_ENDPOINT), /^otelcol:\d+$/);
+  });
+
+  it("pipeline stage: the example sends its spans to the tracer's otlp receiver, which forwards to otelcol", () => {
+    const svc = services(loadCompose());
+    const t = svc.tracer;
+    const env = t.environment as Obj;
+    // the config the tracer runs, loaded by the tracer's own loader with the container's environment
+    const cmd = t.command as string[];
+    const mount = ((t.volumes as string[]) ?? []).find((v) => v.split(':')[1] === cmd[cmd.indexOf('--config') + 1])!;
+    const file = path.join(ROOT, mount.split(':')[0]);
+    assert.equal(path.relative(ROOT, file), path.join('config', 'tracer-pipeline.yaml'));
+    const { config, warnings } = loadConfigFile(file, Object.fromEntries(Object.entries(env).map(([k, v]) => [k, String(v)])));
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(config.pipelines.traces.receivers, ['mapdelete', 'otlp']);
+    assert.ok(config.receivers.otlp, 'receivers.otlp is configured');
+    assert.ok(config.receivers.otlp.attach.enabled, 'deletes are attached to the received spans');
+    // it listens on every interface of its container (the example is another container: the
+    // tracer's loopback would be out of its reach), on the port the example sends to
+    const listen = hostPort(config.receivers.otlp.grpc.endpoint);
+    assert.equal(listen.host, '0.0.0.0');
+    const sendTo = String((svc.example.environment as Obj).OTEL_EXPORTER_OTLP_ENDPOINT);
+    assert.match(sendTo, /^http:\/\//, 'plain text, as the receiver serves it');
+    assert.deepEqual(hostPort(sendTo), { host: 'tracer', port: listen.port });
+    // the default of the file is the compose value too (the image can run it without the variable)
+    assert.equal(loadConfigFile(file, {}).config.receivers.otlp!.grpc.endpoint, config.receivers.otlp.grpc.endpoint);
+    // and forwards to the collector's OTLP/gRPC receiver (config/otelcol.yaml's default port)
+    const otlpExporters = config.exporters.filter((e) => e.type === 'otlp');
+    assert.equal(otlpExporters.length, 1);
+    const to = hostPort((otlpExporters[0] as { endpoint: string }).endpoint);
+    assert.equal(to.host, 'otelcol');
+    const otelcol = YAML.parse(fs.readFileSync(path.join(ROOT, 'config', 'otelcol.yaml'), 'utf8')) as { receivers: { otlp: { protocols: { grpc: { endpoint: string } } } } };
+    assert.equal(to.port, hostPort(otelcol.receivers.otlp.protocols.grpc.endpoint.replace(/^\$\{env:[A-Z_]+:-(.*)\}$/, '$1')).port);
+    assert.ok(((svc.otelcol.volumes as string[]) ?? []).some((v) => v.startsWith('./config/otelcol.yaml:')));
+  });
+
+  it('the load tool runs in the example\'s network namespace, against the port the example listens on', () => {
+    const svc = services(loadCompose());
+    const load = svc.load;
+    assert.equal(load.network_mode, 'service:example', 'the load tool talks to loopback addresses only');
+    assert.equal(load.image, svc.example.image, "the load tool's image is the example's");
+    const ex = parseDockerfile(path.join(ROOT, 'examples/otel-http/Dockerfile'));
+    const installed = ex.filter((i) => i.op === 'COPY').map((i) => copyArgs(i.args).dest);
+    assert.deepEqual(load.entrypoint, ['/usr/local/bin/load']);
+    assert.ok(installed.includes('/usr/local/bin/load'), 'the example image installs the load tool');
+    const argOf = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
+    const exAddr = hostPort(argOf(svc.example.command as string[], '-addr'));
+    assert.equal(exAddr.host, '0.0.0.0', 'the example listens on every interface of its container (the published port)');
+    const target = hostPort(argOf(load.command as string[], '-addr'));
+    assert.deepEqual(target, { host: '127.0.0.1', port: exAddr.port });
+    assert.deepEqual(svc.example.ports, [`127.0.0.1:${exAddr.port}:${exAddr.port}`]);
   });
 
   it('is valid for the Compose CLI (`docker compose config --quiet`, no daemon needed)', function () {
@@ -444,7 +520,9 @@ describe('docker-compose.yml', () => {
     assert.equal(j.status, 0, j.stderr);
     const norm = JSON.parse(j.stdout) as { name: string; services: Record<string, Obj> };
     assert.equal(norm.name, 'map-delete-tracer');
-    assert.deepEqual(Object.keys(norm.services).sort(), ['example', 'jaeger', 'otelcol', 'tracer']);
+    assert.deepEqual(Object.keys(norm.services).sort(), SERVICES);
+    assert.equal(norm.services.load.network_mode, 'service:example');
+    assert.equal((norm.services.example.environment as Obj).OTEL_EXPORTER_OTLP_ENDPOINT, 'http://tracer:4317');
     assert.equal(norm.services.tracer.pid, 'host');
     assert.deepEqual(((norm.services.tracer.cap_add as string[]) ?? []).map(capName).sort(), ['BPF', 'PERFMON', 'SYS_ADMIN', 'SYS_PTRACE']);
   });
@@ -509,7 +587,33 @@ describe('Dockerfiles', () => {
     assert.ok(copies.some((c) => c.dest === '/etc/map-delete-tracer/tracer.yaml'), 'the default config is in the image');
   });
 
-  it('the example image copies only files that exist, to a stable binary path', () => {
+  it('the otel-http example image builds from files that exist, with a Go that its go.mod accepts', () => {
+    const ctx = path.join(ROOT, 'examples/otel-http');
+    const pairs = checkContextCopies(path.join(ctx, 'Dockerfile'), ctx);
+    // everything `go build . ./cmd/load` needs: the module files, the package's sources, the load tool
+    const srcs = pairs.map(([src]) => src);
+    for (const f of ['go.mod', 'go.sum', '*.go', 'cmd/load']) assert.ok(srcs.includes(f), `COPY ${f}`);
+    const goFiles = fs.readdirSync(ctx).filter((f) => f.endsWith('.go') && !f.endsWith('_test.go'));
+    assert.ok(goFiles.includes('main.go') && goFiles.includes('store.go'), goFiles.join(' '));
+    const st = stages(parseDockerfile(path.join(ctx, 'Dockerfile')));
+    for (const s of st) assertPinned(s.image, `examples/otel-http/Dockerfile stage ${s.name ?? '(runtime)'}`);
+    // the toolchain image is at least the `go` line of go.mod (GOTOOLCHAIN=local in golang images)
+    const goLine = /^go (\d+)\.(\d+)(?:\.(\d+))?$/m.exec(fs.readFileSync(path.join(ctx, 'go.mod'), 'utf8'));
+    const img = /^golang:(\d+)\.(\d+)(?:\.(\d+))?-/.exec(st[0].image);
+    assert.ok(goLine && img, `go.mod's go line and the build image ${st[0].image}`);
+    const v = (m: RegExpExecArray) => [1, 2, 3].map((i) => Number(m[i] ?? 0));
+    const [a, b] = [v(img), v(goLine)];
+    assert.ok(a[0] > b[0] || (a[0] === b[0] && (a[1] > b[1] || (a[1] === b[1] && a[2] >= b[2]))), `${st[0].image} is older than go.mod's go ${b.join('.')}`);
+    const runtime = st[st.length - 1];
+    const copy = runtime.instructions.filter((i) => i.op === 'COPY').map((i) => copyArgs(i.args));
+    for (const dest of ['/usr/local/bin/otel-http-example', '/usr/local/bin/load']) assert.ok(copy.some((c) => c.dest === dest), `runtime has ${dest}`);
+    const user = runtime.instructions.filter((i) => i.op === 'USER').pop();
+    assert.ok(user && !/^(0|root)(:|$)/.test(user.args), 'the example runs as an unprivileged user');
+    const entry = runtime.instructions.filter((i) => i.op === 'ENTRYPOINT').pop();
+    assert.deepEqual(JSON.parse(entry!.args), ['/usr/local/bin/otel-http-example']);
+  });
+
+  it('the sessions example image (examples/sessions, outside the compose file) copies only files that exist', () => {
     const ctx = path.join(ROOT, 'examples/sessions');
     const pairs = checkContextCopies(path.join(ctx, 'Dockerfile'), ctx);
     assert.ok(pairs.some(([s]) => s === 'go.mod'));

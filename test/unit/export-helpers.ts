@@ -48,7 +48,7 @@ export function deleteEvent(span: ActiveSpan | null, o: Partial<Pick<DeleteEvent
     goid: o.goid ?? '77',
     op: o.op ?? 'delete',
     function: o.op === 'clear' ? 'runtime.mapclear' : 'runtime.mapdelete_faststr',
-    map: { addr: '0xc000123000', type: 'map[string]*main.Session', len: o.op === 'clear' ? 0 : 3 },
+    map: { addr: '0xc000123000', type: 'map[string]*main.Session', len: o.op === 'clear' ? 0 : 3, lenBefore: 3 },
     key: o.op === 'clear' ? null : { type: 'string', hash: `0x${(0x1234abcd + seq).toString(16)}`, value: `sess-${seq}` },
     caller: { function: 'main.(*Store).Expire', file: '/src/store.go', line: 57 },
     stack: [
