@@ -37,6 +37,8 @@ export interface TracerOptions {
   sampling?: { rate: number; keep: KeepFilters };
   /** Track the OpenTelemetry Go SDK's active spans so deletes carry them; undefined: off. */
   correlation?: CorrelationOptions;
+  /** false: counters only (metrics mode); the sink gets nothing. Needs `counting`. */
+  events?: boolean;
   /** Exact in-kernel counters for metrics and alert rules; undefined: off. */
   counting?: {
     keys: boolean;
@@ -104,6 +106,7 @@ export class Tracer {
       throw new UserError('nothing to trace: pass --pid PID or --exe PATH');
     }
     if (opts.mapType !== undefined) this.mapTypeRe = globToRegExp(opts.mapType);
+    if (opts.events === false && !opts.counting) throw new UserError('events are off and nothing counts: enable metrics or alerts, or turn events back on');
     this.stopped = new Promise((resolve) => (this.stopResolve = resolve));
   }
 
@@ -132,6 +135,7 @@ export class Tracer {
       wakeupBytes: 256 * 1024,
       sampleRate: this.opts.sampling?.rate,
       counting: this.opts.counting,
+      events: this.opts.events,
     });
     try {
       this.enricher = new Enricher(this.session.native.clockOffsetNs());

@@ -35,6 +35,8 @@ export interface SessionSettings {
   wakeupBytes: number;
   /** Fraction of deletes recorded, decided in the kernel; 1 (or undefined) records all. */
   sampleRate?: number;
+  /** false: counters only, nothing enters the ring buffer (default true). */
+  events?: boolean;
   /** Exact counters for metrics and alert rules (bpf/counters.h). */
   counting?: {
     /** Per key hash too (key-grouped alert rules). */
@@ -143,6 +145,7 @@ export class BpfSession {
         obj.setConst('timing_on', u8(settings.counting.timing ? 1 : 0));
         obj.setConst('keep_clears', u8(settings.counting.keepClears ? 1 : 0));
       }
+      if (settings.events === false) obj.setConst('events_on', u8(0));
       obj.setMapMaxEntries('events', roundToPowerOfTwo(settings.ringBufferBytes));
       obj.load();
     } catch (err) {

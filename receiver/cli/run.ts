@@ -177,6 +177,13 @@ async function trace(
   // Alert rules (docs/alerts.md) read the same counters as the metrics endpoint, and take events.
   const alertNeeds = config.alerts?.rules.length ? alertCounting(config.alerts) : undefined;
   let alerting: AlertEngine | undefined;
+  if (!recv.events) {
+    if (!metrics && !alertNeeds) {
+      throw new UserError(`${config.source}: receivers.mapdelete.events is false but there is no metrics: or alerts: section, so nothing would be recorded (add one, or remove events: false)`);
+    }
+    const watched = config.alerts?.rules.find((r) => r.condition.kind === 'watched_keys');
+    if (watched) throw new UserError(`${config.source}: alert ${watched.name} watches keys, which needs the deletes themselves, but receivers.mapdelete.events is false (remove events: false or the rule)`);
+  }
   const tracer = new Tracer(
     {
       pids,
@@ -185,7 +192,8 @@ async function trace(
       stackDepth: recv.stackDepth,
       ringBufferBytes: recv.ringBufferBytes,
       sampling: { rate: recv.sampling.rate, keep: recv.sampling.keep },
-      correlation: recv.spans.enabled ? { inheritance: recv.spans.inheritance } : undefined,
+      correlation: recv.spans.enabled && recv.events ? { inheritance: recv.spans.inheritance } : undefined,
+      events: recv.events,
       counting:
         metrics || alertNeeds
           ? { keys: alertNeeds?.keys ?? false, timing: metrics ? config.metrics!.timing : false, keepClears: alertNeeds?.keepClears ?? false, watchKeys: alertNeeds?.watchKeys ?? [], watchKeyHashes: alertNeeds?.watchKeyHashes }

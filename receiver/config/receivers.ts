@@ -50,6 +50,7 @@ function readMapDelete(node: CNode): MapDeleteReceiverConfig {
     ringBufferBytes: MAPDELETE_DEFAULTS.ringBufferBytes,
     groupingWindowMs: MAPDELETE_DEFAULTS.groupingWindowMs,
     spans: { ...MAPDELETE_DEFAULTS.spans },
+    events: true,
   };
   const underTargets = 'put it under targets:';
   const underSampling = 'put it under sampling:';
@@ -87,6 +88,7 @@ function readMapDelete(node: CNode): MapDeleteReceiverConfig {
       ring_buffer_bytes: (v) => (cfg.ringBufferBytes = readRingBufferBytes(v)),
       grouping_window: (v) => (cfg.groupingWindowMs = asDuration(v, 1, 3_600_000)),
       service_name: (v) => (cfg.serviceName = asString(v, 'a service name').trim()),
+      events: (v) => (cfg.events = asBool(v)),
       spans: (v) =>
         readMap(v, {
           enabled: (x) => (cfg.spans.enabled = asBool(x)),

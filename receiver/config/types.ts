@@ -31,6 +31,11 @@ export interface MapDeleteReceiverConfig {
   groupingWindowMs: number;
   /** Overrides the service name for every traced process. */
   serviceName?: string;
+  /**
+   * false: counters only (metrics mode) — nothing is decoded or exported per delete; needs a
+   * metrics or alerts section.
+   */
+  events: boolean;
   /** Track the targets' OpenTelemetry Go SDK spans (docs/correlation.md). */
   spans: {
     enabled: boolean;

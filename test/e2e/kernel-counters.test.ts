@@ -27,7 +27,7 @@ interface Run {
   done: Promise<unknown>;
 }
 
-async function trace(pid: number, opts: { keys?: boolean; timing?: boolean } = {}): Promise<Run> {
+async function trace(pid: number, opts: { keys?: boolean; timing?: boolean; events?: boolean } = {}): Promise<Run> {
   const events: DeleteEvent[] = [];
   let ready!: () => void;
   const attached = new Promise<void>((r) => (ready = r));
@@ -40,6 +40,7 @@ async function trace(pid: number, opts: { keys?: boolean; timing?: boolean } = {
       stackDepth: 16,
       sampling: { rate: 0.01, keep: { keys: [], mapTypes: [], callers: [] } },
       counting: { keys: opts.keys ?? false, timing: opts.timing ?? false, keepClears: true, watchKeys: [] },
+      events: opts.events,
     },
     (e) => events.push(e),
     (l) => {
@@ -172,5 +173,21 @@ describe('exact in-kernel counters (1% span sampling)', function () {
     fx.endInput();
     await fx.exited;
     await run.done;
+  });
+
+  it('counters only (events off): exact counts, nothing in the ring buffer', async function () {
+    requireBpf(this);
+    const fx = await startFixture(newestPlain().path, { scenario: 'load', goroutines: 2, rate: 50_000, seconds: 1, linger: true });
+    cleanup.push(() => fx.kill());
+    const run = await trace(fx.pid, { events: false });
+    cleanup.push(() => run.tracer.stop());
+    fx.go();
+    const load = await fx.loadResult;
+    const rows = run.source.deleteCounts().filter((r) => r.pid === fx.pid && r.caller === site(load.file, load.line));
+    assert.equal(rows.reduce((n, r) => n + r.count, 0n), BigInt(load.deletes));
+    fx.endInput();
+    await fx.exited;
+    await run.done;
+    assert.equal(run.events.length, 0, 'no event decoded');
   });
 });

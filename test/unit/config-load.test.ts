@@ -78,6 +78,7 @@ describe('config: loading a complete file', () => {
       groupingWindowMs: 90_000,
       serviceName: 'checkout',
       spans: { enabled: false, inheritance: 'return' },
+      events: true,
     });
   });
 
@@ -116,6 +117,7 @@ describe('config: defaults', () => {
       ringBufferBytes: 16 * 1024 * 1024,
       groupingWindowMs: 1000,
       spans: { enabled: true, inheritance: 'creation' },
+      events: true,
     });
     assert.ok(!('serviceName' in r));
   });
