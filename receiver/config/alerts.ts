@@ -27,6 +27,7 @@ import { didYouMean } from './suggest';
 import { formatDuration } from './duration';
 import { isHeaderName } from './environment';
 import { parseTemplate } from '../alerts/template';
+import { readKeyValue } from './receivers';
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -310,24 +311,6 @@ function readGroupBy(node: CNode, allowed: readonly GroupLabel[], why: string): 
   return out;
 }
 
-/** A watched key value: strings as they are, integers as their decimal string. */
-function readKeyValue(node: CNode): string {
-  if (node.kind === 'scalar') {
-    const v = node.value;
-    if (typeof v === 'string') return v;
-    if (typeof v === 'bigint') {
-      if (v >= -(2n ** 63n) && v < 2n ** 64n) return v.toString();
-      return expected(node, 'an integer that fits 64 bits');
-    }
-    if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
-  }
-  return expected(
-    node,
-    'a string or an integer',
-    node.kind === 'scalar' && node.value !== null ? `only string and integer keys are matched by value (other keys by hashes:); to match the string, quote it: "${node.raw.trim()}"` : undefined,
-  );
-}
-
 function readWindow(v: CNode, evaluationIntervalMs: number): number {
   const ms = asDuration(v, 1, 30 * DAY);
   if (ms < evaluationIntervalMs) {
@@ -421,7 +404,7 @@ function readCondition(kind: RuleKind, node: CNode, evaluationIntervalMs: number
         node,
         {
           ...windowReader,
-          keys: (v) => (keys = [...new Set(asList(v, 'key values').map(readKeyValue))]),
+          keys: (v) => (keys = [...new Set(asList(v, 'key values').map((x) => readKeyValue(x, ' (other keys by hashes:)')))]),
           hashes: (v) =>
             (hashes = [
               ...new Set(

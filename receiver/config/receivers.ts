@@ -79,7 +79,7 @@ function readMapDelete(node: CNode): MapDeleteReceiverConfig {
           rate: (x) => (cfg.sampling.rate = asNumber(x, RATE, isSamplingRate)),
           keep: (x) =>
             readMap(x, {
-              keys: (k) => (cfg.sampling.keep.keys = asList(k, 'key values').map(readKeyValue)),
+              keys: (k) => (cfg.sampling.keep.keys = asList(k, 'key values').map((x) => readKeyValue(x))),
               map_types: (k) => (cfg.sampling.keep.mapTypes = asList(k, 'map type patterns').map((t) => asString(t, 'a map type pattern like "map[string]*main.Session" or "map[string]*"'))),
               callers: (k) => (cfg.sampling.keep.callers = asList(k, 'callers').map((c) => asString(c, 'a function like "main.(*Store).Expire" or a file:line like "store.go:57"'))),
             }, {}, 'a map with keys, map_types and/or callers'),
@@ -123,8 +123,11 @@ function readMapDelete(node: CNode): MapDeleteReceiverConfig {
   return cfg;
 }
 
-/** A key value to keep: strings as they are, integers as their decimal string. */
-function readKeyValue(node: CNode): string {
+/**
+ * A map key given by value (keep-filters, watched keys): strings as they are, integers as their
+ * decimal string. `others`: how keys of other types can be given, for the error's hint.
+ */
+export function readKeyValue(node: CNode, others = ''): string {
   if (node.kind === 'scalar') {
     const v = node.value;
     if (typeof v === 'string') return v;
@@ -134,7 +137,11 @@ function readKeyValue(node: CNode): string {
     }
     if (typeof v === 'number' && Number.isSafeInteger(v)) return String(v);
   }
-  return expected(node, 'a string or an integer', node.kind === 'scalar' && node.value !== null ? `only string and integer keys are matched by value; to match the string, quote it: "${node.raw.trim()}"` : undefined);
+  return expected(
+    node,
+    'a string or an integer',
+    node.kind === 'scalar' && node.value !== null ? `only string and integer keys are matched by value${others}; to match the string, quote it: "${node.raw.trim()}"` : undefined,
+  );
 }
 
 function readRingBufferBytes(node: CNode): number {

@@ -13,6 +13,8 @@
  * The request must be well-formed (the receiver's wire check, wire.ts): malformed bytes throw.
  */
 
+import { ProtoCursor, WT_I64, WT_LEN } from './protoscan';
+
 /** ExportTraceServiceRequest.resource_spans, ResourceSpans.scope_spans, ScopeSpans.spans. */
 const PATH = [1, 2, 2] as const;
 const SPAN_TRACE_ID = 1;
@@ -21,12 +23,6 @@ const SPAN_END_TIME = 8;
 /** Span.events: field 11, length-delimited. */
 export const SPAN_EVENTS_TAG = (11 << 3) | 2;
 
-const WT_VARINT = 0;
-const WT_I64 = 1;
-const WT_LEN = 2;
-const WT_SGROUP = 3;
-const WT_EGROUP = 4;
-const WT_I32 = 5;
 
 export class SpliceError extends Error {}
 
@@ -61,63 +57,9 @@ export interface SpanIndex {
   readonly bytes: Uint8Array;
 }
 
-class Reader {
-  constructor(
-    readonly buf: Uint8Array,
-    public pos: number,
-    readonly end: number,
-  ) {}
-
-  fail(what: string): never {
-    throw new SpliceError(`${what} at byte ${this.pos}`);
-  }
-
-  varint(): number {
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) this.fail('truncated varint');
-      const b = this.buf[this.pos++];
-      result += (b & 0x7f) * mul;
-      if ((b & 0x80) === 0) return result;
-      mul *= 128;
-    }
-    return this.fail('varint longer than 10 bytes');
-  }
-
-  skip(n: number): void {
-    if (n < 0 || n > this.end - this.pos) this.fail('truncated field');
-    this.pos += n;
-  }
-
-  /** Skips one value of wire type `wt` (groups to their end tag). */
-  skipValue(wt: number, fieldNo: number): void {
-    switch (wt) {
-      case WT_VARINT:
-        this.varint();
-        return;
-      case WT_I64:
-        this.skip(8);
-        return;
-      case WT_I32:
-        this.skip(4);
-        return;
-      case WT_LEN:
-        this.skip(this.varint());
-        return;
-      case WT_SGROUP:
-        for (;;) {
-          const tag = this.varint();
-          if (tag >>> 3 === 0) this.fail('field number 0');
-          if ((tag & 7) === WT_EGROUP) {
-            if (Math.floor(tag / 8) !== fieldNo) this.fail('mismatched end-group tag');
-            return;
-          }
-          this.skipValue(tag & 7, Math.floor(tag / 8));
-        }
-      default:
-        this.fail(`unexpected wire type ${wt}`);
-    }
+class Reader extends ProtoCursor {
+  constructor(buf: Uint8Array, pos: number, end: number) {
+    super(buf, pos, end, (m) => new SpliceError(m));
   }
 }
 

@@ -11,6 +11,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import type { Field, Type } from 'protobufjs';
+import { ProtoCursor, WT_I32, WT_I64, WT_LEN, WT_VARINT } from './protoscan';
 
 /**
  * Nesting limit for messages, the request itself being depth 0: protobufjs's decoder refuses
@@ -20,12 +21,6 @@ import type { Field, Type } from 'protobufjs';
  */
 export const MAX_DEPTH = 100;
 
-const WT_VARINT = 0;
-const WT_I64 = 1;
-const WT_LEN = 2;
-const WT_SGROUP = 3;
-const WT_EGROUP = 4;
-const WT_I32 = 5;
 
 const SCALAR_WIRE: Record<string, number> = {
   int32: WT_VARINT,
@@ -90,72 +85,9 @@ function ruleFor(type: Type): MessageRule {
   return r;
 }
 
-class Cursor {
-  pos: number;
-  constructor(
-    readonly buf: Uint8Array,
-    start: number,
-    readonly end: number,
-  ) {
-    this.pos = start;
-  }
-
-  fail(what: string): never {
-    throw new WireError(`${what} at byte ${this.pos}`);
-  }
-
-  /** A varint as a number; exact up to 2^53, which covers tags and lengths (longer ones only need skipping). */
-  varint(): number {
-    let result = 0;
-    let mul = 1;
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) this.fail('truncated varint');
-      const b = this.buf[this.pos++];
-      if (i === 9 && b > 1) this.fail('varint longer than 64 bits');
-      result += (b & 0x7f) * mul;
-      if ((b & 0x80) === 0) return result;
-      mul *= 128;
-    }
-    return this.fail('varint longer than 10 bytes');
-  }
-
-  skip(n: number, what: string): void {
-    if (n > this.end - this.pos) this.fail(`truncated ${what}`);
-    this.pos += n;
-  }
-}
-
-/** Skips one value of an unknown field; groups are skipped to their matching end tag. */
-function skipUnknown(c: Cursor, wire: number, fieldNo: number, depth: number): void {
-  switch (wire) {
-    case WT_VARINT:
-      c.varint();
-      return;
-    case WT_I64:
-      c.skip(8, 'fixed64');
-      return;
-    case WT_I32:
-      c.skip(4, 'fixed32');
-      return;
-    case WT_LEN:
-      c.skip(c.varint(), 'length-delimited field');
-      return;
-    case WT_SGROUP: {
-      if (depth >= MAX_DEPTH) c.fail(`nesting deeper than ${MAX_DEPTH}`);
-      for (;;) {
-        const tag = c.varint();
-        const no = Math.floor(tag / 8);
-        const wt = tag & 7;
-        if (no === 0) c.fail('field number 0');
-        if (wt === WT_EGROUP) {
-          if (no !== fieldNo) c.fail(`end of group ${no} inside group ${fieldNo}`);
-          return;
-        }
-        skipUnknown(c, wt, no, depth + 1);
-      }
-    }
-    default:
-      return c.fail(wire === WT_EGROUP ? 'unexpected end-group tag' : `invalid wire type ${wire}`);
+class Cursor extends ProtoCursor {
+  constructor(buf: Uint8Array, start: number, end: number) {
+    super(buf, start, end, (m) => new WireError(m), MAX_DEPTH);
   }
 }
 
@@ -169,7 +101,7 @@ function checkMessage(c: Cursor, rule: MessageRule, depth: number): void {
     if (no > 536_870_911) c.fail('field number too large');
     const f = rule.fields.get(no);
     if (!f) {
-      skipUnknown(c, wt, no, depth);
+      c.skipValue(wt, no, depth);
       continue;
     }
     if (wt === f.wire) {
@@ -184,13 +116,13 @@ function checkMessage(c: Cursor, rule: MessageRule, depth: number): void {
         }
         c.pos = start + len;
       } else {
-        skipUnknown(c, wt, no, depth);
+        c.skipValue(wt, no, depth);
       }
     } else if (f.packable && wt === WT_LEN) {
       const len = c.varint();
       if (len > c.end - c.pos) c.fail(`truncated ${rule.name}.${f.name}`);
       const run = new Cursor(c.buf, c.pos, c.pos + len);
-      while (run.pos < run.end) skipUnknown(run, f.wire, no, depth);
+      while (run.pos < run.end) run.skipValue(f.wire, no, depth);
       c.pos = run.end;
     } else {
       c.fail(`${rule.name}.${f.name} (field ${no}) has wire type ${wt}, expected ${f.wire}`);
