@@ -8,7 +8,8 @@
 #
 #   bash bench/span-tracking.sh            # ROUNDS=3 N=200000 by default
 #
-# Writes bench/results/span-tracking.json. A benchmark, not a test: it never fails on a number.
+# Writes bench/results/span-tracking.json (or $SPAN_JSON). A benchmark, not a test: it never fails
+# on a number. `npm run bench` (bench/suite.ts) runs it as its part 4.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROUNDS="${ROUNDS:-3}"
@@ -56,7 +57,7 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 
-node - "$ALL" "$ROOT/bench/results/span-tracking.json" "$N" "$ROUNDS" <<'JS'
+node - "$ALL" "${SPAN_JSON:-$ROOT/bench/results/span-tracking.json}" "$N" "$ROUNDS" <<'JS'
 const fs = require('fs');
 const [all, out, n, rounds] = process.argv.slice(2);
 const rows = fs.readFileSync(all, 'utf8').trim().split('\n').map(JSON.parse);

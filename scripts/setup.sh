@@ -16,6 +16,12 @@ APT_PACKAGES=(clang-16 llvm-16 libbpf-dev bpftool libelf-dev zlib1g-dev pkg-conf
 if [[ "${SETUP_TEST_TOOLS:-}" == 1 ]]; then
   APT_PACKAGES+=(prometheus prometheus-alertmanager)
 fi
+# What only the benchmark needs (`npm run bench` sets SETUP_BENCH_TOOLS=1): bpftrace, the ad-hoc
+# one-liner the suite measures the tracer against (bench/suite.ts; python3 above runs its wait4
+# wrapper).
+if [[ "${SETUP_BENCH_TOOLS:-}" == 1 ]]; then
+  APT_PACKAGES+=(bpftrace)
+fi
 
 step() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: ERROR: %s\n' "$*" >&2; exit 1; }

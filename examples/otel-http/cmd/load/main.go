@@ -10,7 +10,10 @@
 //	 "trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","ms":2.1}
 //	...
 //	{"event":"summary","sent":200,"ok":196,"failed":0,"by_kind":{"item":80,...},"by_status":{"200":196,"404":4},
-//	 "elapsed_ms":4012}
+//	 "elapsed_ms":4012,"latency_ms":{"p50":1.2,"p90":2.3,"p99":4.1,"max":9.8}}
+//
+// latency_ms: percentiles of the time from sending a request to having read its response,
+// over the requests that got one (absent when none did).
 //
 // A request that could not be sent at all has "status":0 and an "error". Logouts
 // use sessions that earlier logins returned, or an unknown id when none is left
@@ -74,6 +77,30 @@ type summaryLine struct {
 	ByStatus  map[string]int `json:"by_status"`
 	ElapsedMs int64          `json:"elapsed_ms"`
 	Stopped   string         `json:"stopped,omitempty"`
+	LatencyMs *latency       `json:"latency_ms,omitempty"`
+}
+
+type latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// percentiles of ms (sorted in place), nearest-rank; nil for none.
+func percentiles(ms []float64) *latency {
+	if len(ms) == 0 {
+		return nil
+	}
+	sort.Float64s(ms)
+	at := func(p float64) float64 {
+		i := int(p*float64(len(ms))+0.999999) - 1
+		if i < 0 {
+			i = 0
+		}
+		return ms[i]
+	}
+	return &latency{P50: at(0.50), P90: at(0.90), P99: at(0.99), Max: ms[len(ms)-1]}
 }
 
 func main() {
@@ -113,6 +140,7 @@ func main() {
 		sessions []string // returned by logins, not yet logged out
 		outMu    sync.Mutex
 		sum      = summaryLine{Event: "summary", ByKind: map[string]int{}, ByStatus: map[string]int{}}
+		times    []float64 // ms of each request that got a response
 	)
 	emit := func(v any) {
 		b, _ := json.Marshal(v)
@@ -166,6 +194,7 @@ func main() {
 				if l.Status == 0 {
 					sum.Failed++
 				} else {
+					times = append(times, l.Ms)
 					sum.ByStatus[strconv.Itoa(l.Status)]++
 					if l.Status < 400 {
 						sum.OK++
@@ -222,6 +251,7 @@ feed:
 	wg.Wait()
 	sum.ElapsedMs = time.Since(start).Milliseconds()
 	sum.Stopped = stopped
+	sum.LatencyMs = percentiles(times)
 	emit(sum)
 	if sum.Failed > 0 {
 		os.Exit(1)

@@ -1,0 +1,3 @@
+module mdt-bench/deleteloop
+
+go 1.21
