@@ -122,7 +122,7 @@ function parsePlan(argv: string[]): Plan {
     parts,
     loopRounds: rounds ?? (quick ? 1 : 5),
     loopSeconds: quick ? 0.3 : 1,
-    trialSeconds: quick ? 1.5 : 5,
+    trialSeconds: quick ? 1 : 5,
     bisectSteps: quick ? 1 : 3,
     burstSeconds: quick ? 5 : 60,
     burstRate: 200_000,
@@ -131,7 +131,7 @@ function parsePlan(argv: string[]): Plan {
     saturatedSeconds: quick ? 3 : 8,
     serviceRounds: rounds ? Math.min(rounds, 5) : quick ? 1 : 3,
     spanRounds: quick ? 1 : 3,
-    spanN: quick ? 20_000 : 200_000,
+    spanN: quick ? 10_000 : 200_000,
   };
 }
 
@@ -465,7 +465,8 @@ async function trial(mode: Mode, rate: number, seconds: number, plan: Plan, cfg:
 
 const strip = ({ peakRssKb: _a, hwmKb: _b, rssAtReadyKb: _c, ...t }: TrialDetail): CapacityTrial => t;
 
-/** Doubling from 50 000/s until a trial fails, then bisecting between the last good and the first bad rate. */
+/** Doubling from 50 000/s (quick: 100 000/s) until a trial fails, then bisecting between the last
+ *  good and the first bad rate. */
 async function search(mode: Mode, plan: Plan, cfg: Configs): Promise<CapacitySearch> {
   const trials: CapacityTrial[] = [];
   const one = async (rate: number) => {
@@ -477,7 +478,7 @@ async function search(mode: Mode, plan: Plan, cfg: Configs): Promise<CapacitySea
   const CEILING = 3_200_000;
   let good: CapacityTrial | undefined;
   let bad: CapacityTrial | undefined;
-  for (let rate = 50_000; rate <= CEILING; rate *= 2) {
+  for (let rate = plan.quick ? 100_000 : 50_000; rate <= CEILING; rate *= 2) {
     const t = await one(rate);
     if (t.ok) good = t;
     else {
