@@ -57,29 +57,19 @@ struct {
 } rb_level SEC(".maps");
 
 static __always_inline void count_delete(struct pt_regs *ctx, __u64 cookie, __u32 kind, __u64 map_type,
-					 __u64 map_addr, __u64 hash, __u16 flags)
+					 __u64 map_addr, __u64 hash, __u16 flags, struct site_reads *site)
 {
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	__u32 plan = MDT_COOKIE_PLAN(cookie);
 	__u32 func = MDT_COOKIE_FUNC(cookie);
 	__u8 op = kind == MDT_ARGS_CLEAR ? MDT_OP_CLEAR : MDT_OP_DELETE;
-	__s64 len = -1;
+	site_len(map_addr, site);
+	__s64 len = site->len;
 
-	if (!map_addr)
-		len = 0;
-	else if (bpf_probe_read_user(&len, 8, (const void *)map_addr) < 0)
-		len = -1;
-
-	/* Link-time addresses: the bias from where this probe fired (see kept_anyway). */
-	__u64 bias = 0;
-	if (plan < MDT_MAX_PLANS && func < MDT_FUNC_SLOTS) {
-		__u32 slot = plan * MDT_FUNC_SLOTS + func;
-		__u64 *vaddr = bpf_map_lookup_elem(&probe_vaddrs, &slot);
-		if (vaddr && *vaddr)
-			bias = ctx->rip - *vaddr;
-	}
-	__u64 ret = 0;
-	bpf_probe_read_user(&ret, 8, (const void *)ctx->rsp);
+	/* Link-time addresses, so one row names the same type and site in every process. */
+	__u64 bias;
+	load_bias(ctx, cookie, &bias);
+	__u64 ret = site_ret(ctx, site) ? site->ret : 0;
 	struct mdt_count_key ck = {
 		.pid = pid,
 		.plan_id = plan,

@@ -125,29 +125,71 @@ static __always_inline int read_key(__u8 *dst, __u64 src, __u64 len)
 
 #include "span_track.h"
 
-/* Left out by sampling, but matching a keep-filter: the key, the map type or the caller. */
-static __always_inline int kept_anyway(struct pt_regs *ctx, __u64 cookie, __u32 kind, __u16 flags,
-				       __u64 hash, __u64 map_type)
+/*
+ * What several steps of one probe hit need from the target (keep-filters, counters, the
+ * record), read at most once each.
+ */
+struct site_reads {
+	__u64 ret;    /* the return address at [RSP]: the delete statement's call site */
+	__s64 len;    /* the map's element count before the operation */
+	__u8 ret_read; /* 1: read, 2: unreadable */
+	__u8 len_read;
+};
+
+static __always_inline int site_ret(struct pt_regs *ctx, struct site_reads *r)
 {
-	if (kind != MDT_ARGS_CLEAR && !(flags & MDT_F_KEY_UNREADABLE) && bpf_map_lookup_elem(&keep_keys, &hash))
-		return 1;
+	if (!r->ret_read)
+		r->ret_read = bpf_probe_read_user(&r->ret, 8, (const void *)ctx->rsp) < 0 ? 2 : 1;
+	return r->ret_read == 1;
+}
+
+static __always_inline int site_len(__u64 map_addr, struct site_reads *r)
+{
+	if (!r->len_read) {
+		r->len = 0; /* a nil map is empty */
+		r->len_read = map_addr && bpf_probe_read_user(&r->len, 8, (const void *)map_addr) < 0 ? 2 : 1;
+		if (r->len_read == 2)
+			r->len = -1;
+	}
+	return r->len_read == 1;
+}
+
+/*
+ * The process's load bias (runtime minus link-time address), from where this probe fired and
+ * the plan's probe address: keep-filters and counters match link-time addresses, so one entry
+ * serves every process of a binary, PIE or not. 0 when the plan did not record its probes.
+ */
+static __always_inline int load_bias(struct pt_regs *ctx, __u64 cookie, __u64 *bias)
+{
 	__u32 plan = MDT_COOKIE_PLAN(cookie);
 	__u32 func = MDT_COOKIE_FUNC(cookie);
+	*bias = 0;
 	if (plan >= MDT_MAX_PLANS || func >= MDT_FUNC_SLOTS)
 		return 0;
 	__u32 slot = plan * MDT_FUNC_SLOTS + func;
 	__u64 *vaddr = bpf_map_lookup_elem(&probe_vaddrs, &slot);
 	if (!vaddr || !*vaddr)
 		return 0;
-	__u64 bias = ctx->rip - *vaddr;
-	struct mdt_keep_addr k = { .plan_id = plan, .kind = MDT_KEEP_MAP_TYPE, .link_addr = map_type - bias };
+	*bias = ctx->rip - *vaddr;
+	return 1;
+}
+
+/* Left out by sampling, but matching a keep-filter: the key, the map type or the caller. */
+static __always_inline int kept_anyway(struct pt_regs *ctx, __u64 cookie, __u32 kind, __u16 flags,
+				       __u64 hash, __u64 map_type, struct site_reads *site)
+{
+	if (kind != MDT_ARGS_CLEAR && !(flags & MDT_F_KEY_UNREADABLE) && bpf_map_lookup_elem(&keep_keys, &hash))
+		return 1;
+	__u64 bias;
+	if (!load_bias(ctx, cookie, &bias))
+		return 0;
+	struct mdt_keep_addr k = { .plan_id = MDT_COOKIE_PLAN(cookie), .kind = MDT_KEEP_MAP_TYPE, .link_addr = map_type - bias };
 	if (map_type && bpf_map_lookup_elem(&keep_addrs, &k))
 		return 1;
-	__u64 ret = 0;
-	if (bpf_probe_read_user(&ret, 8, (const void *)ctx->rsp) < 0)
+	if (!site_ret(ctx, site))
 		return 0;
 	k.kind = MDT_KEEP_CALLER;
-	k.link_addr = ret - bias;
+	k.link_addr = site->ret - bias;
 	return bpf_map_lookup_elem(&keep_addrs, &k) != 0;
 }
 
@@ -166,6 +208,7 @@ static __always_inline int delete_body(struct pt_regs *ctx)
 	__u64 key_len = 0;
 	__u16 flags = 0;
 	__u32 zero = 0;
+	struct site_reads site = {};
 	int n = 0;
 
 	count(MDT_STAT_HITS);
@@ -238,7 +281,7 @@ static __always_inline int delete_body(struct pt_regs *ctx)
 	}
 
 	if (counting_on)
-		count_delete(ctx, cookie, kind, map_type, map_addr, hash, flags);
+		count_delete(ctx, cookie, kind, map_type, map_addr, hash, flags, &site);
 	if (!events_on)
 		return 0;
 
@@ -251,7 +294,7 @@ static __always_inline int delete_body(struct pt_regs *ctx)
 	}
 
 	if (sampling_on && !(keep_clears && kind == MDT_ARGS_CLEAR) && bpf_get_prandom_u32() >= sample_threshold &&
-	    !kept_anyway(ctx, cookie, kind, flags, hash, map_type)) {
+	    !kept_anyway(ctx, cookie, kind, flags, hash, map_type, &site)) {
 		count(MDT_STAT_UNSAMPLED);
 		return 0;
 	}
@@ -282,15 +325,11 @@ static __always_inline int delete_body(struct pt_regs *ctx)
 	if ((cookie & MDT_COOKIE_CORRELATE) && !(flags & MDT_F_GOID_UNREADABLE))
 		active_span(e, cookie);
 
-	e->map_len = -1;
 	if (!map_addr)
 		flags |= MDT_F_NIL_MAP;
-	if (!map_addr) {
-		e->map_len = 0;
-	} else if (bpf_probe_read_user(&e->map_len, 8, (const void *)map_addr) < 0) {
-		e->map_len = -1;
+	if (!site_len(map_addr, &site))
 		flags |= MDT_F_LEN_UNKNOWN;
-	}
+	e->map_len = site.len;
 
 	e->key_bytes = 0;
 	if (capture_keys && kind != MDT_ARGS_CLEAR && n > 0) {
@@ -305,9 +344,8 @@ static __always_inline int delete_body(struct pt_regs *ctx)
 	 */
 	__u32 depth = stack_depth > MDT_STACK_MAX ? MDT_STACK_MAX : stack_depth;
 	__u16 len = 0;
-	__u64 ret = 0;
-	if (bpf_probe_read_user(&ret, 8, (const void *)ctx->rsp) == 0 && ret) {
-		e->stack[0] = ret;
+	if (site_ret(ctx, &site) && site.ret) {
+		e->stack[0] = site.ret;
 		len = 1;
 		__u64 fp = ctx->rbp;
 		for (__u32 i = 1; i < MDT_STACK_MAX; i++) {

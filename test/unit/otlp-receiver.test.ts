@@ -32,14 +32,13 @@ import {
   encodeRequest,
   encodeResponse,
   loadTraceProtos,
-  type AnyValue,
   type ExportTraceServiceRequest,
-  type KeyValue,
   type Span as OtlpSpan,
 } from '../../receiver/otlp/proto';
 import { StatusError } from '../../receiver/otlp/status';
 import { MIB, OTLP_GRPC_DEFAULTS, OtlpGrpcReceiver, parseEndpoint, type OtlpGrpcReceiverOptions, type ReceivedTraces, type TraceConsumer } from '../../receiver/otlp/server';
 import { freePort } from '../helpers/otel';
+import { attrsToJs, hex } from './export-helpers';
 
 const protos = loadTraceProtos();
 
@@ -144,26 +143,7 @@ async function h2Export(addr: string, message: Buffer, frameFlag: 0 | 1, encodin
   }
 }
 
-const hex = (b?: Uint8Array): string => Buffer.from(b ?? []).toString('hex');
 const nanos = (t: HrTime): string => (BigInt(t[0]) * 1_000_000_000n + BigInt(t[1])).toString();
-
-function anyToJs(v: AnyValue | undefined): unknown {
-  if (!v) return undefined;
-  if (v.stringValue !== undefined) return v.stringValue;
-  if (v.boolValue !== undefined) return v.boolValue;
-  if (v.intValue !== undefined) return Number(v.intValue);
-  if (v.doubleValue !== undefined) return v.doubleValue;
-  if (v.arrayValue) return v.arrayValue.values.map(anyToJs);
-  if (v.bytesValue) return Buffer.from(v.bytesValue);
-  if (v.kvlistValue) return attrsToJs(v.kvlistValue.values);
-  return undefined;
-}
-
-function attrsToJs(kvs: KeyValue[]): Record<string, unknown> {
-  const o: Record<string, unknown> = {};
-  for (const kv of kvs) o[kv.key ?? ''] = anyToJs(kv.value);
-  return o;
-}
 
 function sdkAttrs(a: Attributes | undefined): Record<string, AttributeValue | undefined> {
   return { ...(a ?? {}) };
