@@ -107,7 +107,7 @@ static __always_inline void count_delete(struct pt_regs *ctx, __u64 cookie, __u3
 				__sync_fetch_and_add(&a->deletes, 1);
 			}
 			a->last_len = len;
-			a->last_ns = bpf_ktime_get_ns();
+			a->last_seen = bpf_jiffies64();
 			a->map_type = ck.map_type;
 		}
 	}

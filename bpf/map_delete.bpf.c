@@ -31,6 +31,8 @@ const volatile __u32 sample_threshold = 0; /* recorded when bpf_get_prandom_u32(
 #define GO_KIND_MASK 0x1f
 #define GO_TYPE_KIND_OFF 23
 #define GO_MAPTYPE_KEY_OFF 48
+/* A record's footprint in the ring: the kernel's 8-byte header, the record, 8-byte aligned. */
+#define MDT_RB_RECORD_BYTES ((8 + sizeof(struct mdt_event) + 7) & ~7ULL)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -193,6 +195,70 @@ static __always_inline int kept_anyway(struct pt_regs *ctx, __u64 cookie, __u32 
 	return bpf_map_lookup_elem(&keep_addrs, &k) != 0;
 }
 
+/* Reads the deleted key into ks->buf (*n bytes of *key_len) and returns its hash (0: unreadable). */
+static __always_inline __u64 read_and_hash_key(struct pt_regs *ctx, __u32 kind, __u64 map_type,
+					       struct key_scratch *ks, int *n, __u64 *key_len, __u16 *flags)
+{
+	__u64 hash;
+	switch (kind) {
+	case MDT_ARGS_KEY32: {
+		__u32 v = (__u32)ctx->rcx;
+		__builtin_memcpy(ks->buf, &v, 4);
+		*n = 4;
+		*key_len = 4;
+		break;
+	}
+	case MDT_ARGS_KEY64: {
+		__u64 v = ctx->rcx;
+		__builtin_memcpy(ks->buf, &v, 8);
+		*n = 8;
+		*key_len = 8;
+		break;
+	}
+	case MDT_ARGS_KEYSTR:
+		*flags |= MDT_F_KEY_STRING;
+		*key_len = ctx->rdi;
+		*n = read_key(ks->buf, ctx->rcx, *key_len);
+		break;
+	case MDT_ARGS_KEYPTR: {
+		/* The key's size and kind come from the map type: maptype.Key -> Type.Size_, Kind_. */
+		__u64 key_type = 0;
+		__u8 key_kind = 0;
+		if (bpf_probe_read_user(&key_type, 8, (const void *)(map_type + GO_MAPTYPE_KEY_OFF)) < 0 ||
+		    bpf_probe_read_user(key_len, 8, (const void *)key_type) < 0 ||
+		    bpf_probe_read_user(&key_kind, 1, (const void *)(key_type + GO_TYPE_KIND_OFF)) < 0) {
+			*n = -1;
+			break;
+		}
+		if ((key_kind & GO_KIND_MASK) == GO_KIND_STRING) {
+			/* Hash the string's bytes, as mapdelete_faststr does, so one key has one hash. */
+			__u64 hdr[2];
+			if (bpf_probe_read_user(hdr, sizeof(hdr), (const void *)ctx->rcx) < 0) {
+				*n = -1;
+				break;
+			}
+			*flags |= MDT_F_KEY_STRING;
+			*key_len = hdr[1];
+			*n = read_key(ks->buf, hdr[0], *key_len);
+		} else {
+			*n = read_key(ks->buf, ctx->rcx, *key_len);
+		}
+		break;
+	}
+	}
+
+	if (*n < 0) {
+		*flags |= MDT_F_KEY_UNREADABLE;
+		*n = 0;
+		hash = 0;
+	} else {
+		hash = fnv1a(ks->buf, *n, *key_len);
+	}
+	if (*key_len > MDT_KEY_MAX)
+		*flags |= MDT_F_KEY_TRUNCATED;
+	return hash;
+}
+
 #include "counters.h"
 
 const volatile __u8 keep_clears = 0; /* sampling never leaves out a clear (alert rules look at every one) */
@@ -213,72 +279,19 @@ static __always_inline int delete_body(struct pt_regs *ctx)
 
 	count(MDT_STAT_HITS);
 
+	if (kind < MDT_ARGS_KEYPTR || kind > MDT_ARGS_CLEAR)
+		return 0;
 	struct key_scratch *ks = bpf_map_lookup_elem(&scratch, &zero);
 	if (!ks)
 		return 0;
 
-	switch (kind) {
-	case MDT_ARGS_KEY32: {
-		__u32 v = (__u32)ctx->rcx;
-		__builtin_memcpy(ks->buf, &v, 4);
-		n = 4;
-		key_len = 4;
-		break;
-	}
-	case MDT_ARGS_KEY64: {
-		__u64 v = ctx->rcx;
-		__builtin_memcpy(ks->buf, &v, 8);
-		n = 8;
-		key_len = 8;
-		break;
-	}
-	case MDT_ARGS_KEYSTR:
-		flags |= MDT_F_KEY_STRING;
-		key_len = ctx->rdi;
-		n = read_key(ks->buf, ctx->rcx, key_len);
-		break;
-	case MDT_ARGS_KEYPTR: {
-		/* The key's size and kind come from the map type: maptype.Key -> Type.Size_, Kind_. */
-		__u64 key_type = 0;
-		__u8 key_kind = 0;
-		if (bpf_probe_read_user(&key_type, 8, (const void *)(map_type + GO_MAPTYPE_KEY_OFF)) < 0 ||
-		    bpf_probe_read_user(&key_len, 8, (const void *)key_type) < 0 ||
-		    bpf_probe_read_user(&key_kind, 1, (const void *)(key_type + GO_TYPE_KIND_OFF)) < 0) {
-			n = -1;
-			break;
-		}
-		if ((key_kind & GO_KIND_MASK) == GO_KIND_STRING) {
-			/* Hash the string's bytes, as mapdelete_faststr does, so one key has one hash. */
-			__u64 hdr[2];
-			if (bpf_probe_read_user(hdr, sizeof(hdr), (const void *)ctx->rcx) < 0) {
-				n = -1;
-				break;
-			}
-			flags |= MDT_F_KEY_STRING;
-			key_len = hdr[1];
-			n = read_key(ks->buf, hdr[0], key_len);
-		} else {
-			n = read_key(ks->buf, ctx->rcx, key_len);
-		}
-		break;
-	}
-	case MDT_ARGS_CLEAR:
-		break;
-	default:
-		return 0;
-	}
-
+	/*
+	 * The key's hash serves records, key filters and per-key counters; counting alone does
+	 * not need it, and reading and hashing a string key is about 45 ns of the 200 counting costs.
+	 */
 	__u64 hash = 0;
-	if (kind != MDT_ARGS_CLEAR) {
-		if (n < 0) {
-			flags |= MDT_F_KEY_UNREADABLE;
-			n = 0;
-		} else {
-			hash = fnv1a(ks->buf, n, key_len);
-		}
-		if (key_len > MDT_KEY_MAX)
-			flags |= MDT_F_KEY_TRUNCATED;
-	}
+	if (kind != MDT_ARGS_CLEAR && (events_on || key_counting_on))
+		hash = read_and_hash_key(ctx, kind, map_type, ks, &n, &key_len, &flags);
 
 	if (counting_on)
 		count_delete(ctx, cookie, kind, map_type, map_addr, hash, flags, &site);
@@ -368,9 +381,15 @@ static __always_inline int delete_body(struct pt_regs *ctx)
 	e->stack_len = len;
 	e->flags = flags;
 
-	/* Batch wakeups: a wakeup per record costs more than the record. */
+	/*
+	 * Batch wakeups: a wakeup is a self-interrupt (irq_work) that costs more than the record,
+	 * so only the record that takes the queue past wakeup_bytes wakes the reader. While the
+	 * reader is behind it is awake and reading anyway; a crossing missed when two CPUs submit
+	 * at once is picked up by the reader's poll timeout.
+	 */
 	__u64 queued = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
-	bpf_ringbuf_submit(e, queued >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+	int crossed = queued >= wakeup_bytes && queued < wakeup_bytes + MDT_RB_RECORD_BYTES;
+	bpf_ringbuf_submit(e, crossed ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 	count(MDT_STAT_EMITTED);
 	if (counting_on) {
 		__u64 *level = bpf_map_lookup_elem(&rb_level, &zero);

@@ -170,7 +170,7 @@ struct mdt_map_activity {
 	__u64 map_type;       /* link-time address of the map's type descriptor (0: unknown) */
 	__s64 last_len;       /* element count at the latest delete/clear, before it; -1 unreadable */
 	__s64 max_clear_len;  /* largest element count seen at a clear, before it; -1 none */
-	__u64 last_ns;        /* bpf_ktime_get_ns() of the latest */
+	__u64 last_seen;      /* bpf_jiffies64() at the latest (orders maps by recency; a clock read costs 20 ns) */
 	__u32 plan_id;
 	__u32 _pad;
 };

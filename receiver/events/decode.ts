@@ -103,7 +103,7 @@ export interface MapActivity {
   mapType: number;
   lastLen: number;
   maxClearLen: number;
-  lastNs: bigint;
+  lastSeen: bigint;
   planId: number;
 }
 
@@ -114,7 +114,7 @@ export function decodeMapActivity(b: Buffer): MapActivity {
     mapType: u64n(b, 16),
     lastLen: Number(b.readBigInt64LE(24)),
     maxClearLen: Number(b.readBigInt64LE(32)),
-    lastNs: b.readBigUInt64LE(40),
+    lastSeen: b.readBigUInt64LE(40),
     planId: b.readUInt32LE(48),
   };
 }

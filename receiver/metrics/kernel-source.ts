@@ -131,7 +131,7 @@ export class KernelCounterSource implements CounterSource {
         clears: a.clears,
         lastLen: a.lastLen < 0 ? null : a.lastLen,
         maxClearLen: a.maxClearLen < 0 ? null : a.maxClearLen,
-        lastNs: a.lastNs,
+        lastSeen: a.lastSeen,
       });
     }
     if (gone.length) session.deleteActivity('map_activity', gone);

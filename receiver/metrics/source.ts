@@ -37,8 +37,8 @@ export interface MapActivityRow {
   lastLen: number | null;
   /** Largest element count read at a clear so far (before it ran); null when no clear. */
   maxClearLen: number | null;
-  /** Wall-clock ns of the latest delete/clear. */
-  lastNs: bigint;
+  /** When the latest delete/clear happened, in the kernel's jiffies: only compared, to rank by recency. */
+  lastSeen: bigint;
 }
 
 /** Per key hash: bounded in the kernel (LRU); only when something asks for it (a key-grouped rule). */

@@ -199,7 +199,7 @@ interface MapEntry {
   clears: bigint;
   len: number | null;
   maxClearLen: number | null;
-  lastNs: bigint;
+  lastSeen: bigint;
   score: number;
   scoredAt: number;
   shown: boolean;
@@ -232,7 +232,7 @@ export class HotMaps {
           clears: 0n,
           len: null,
           maxClearLen: null,
-          lastNs: 0n,
+          lastSeen: 0n,
           score: 0,
           scoredAt: nowMs,
           shown: false,
@@ -245,7 +245,7 @@ export class HotMaps {
       e.clears += c;
       e.len = r.lastLen;
       if (r.maxClearLen !== null) e.maxClearLen = Math.max(e.maxClearLen ?? 0, r.maxClearLen);
-      if (r.lastNs > e.lastNs) e.lastNs = r.lastNs;
+      if (r.lastSeen > e.lastSeen) e.lastSeen = r.lastSeen;
       e.score = decay(e.score, nowMs - e.scoredAt) + Number(d + c);
       e.scoredAt = nowMs;
     }
@@ -267,7 +267,7 @@ export class HotMaps {
   private choose(): void {
     const all = [...this.entries.values()];
     const rank = (e: MapEntry) => e.score * (e.shown ? HOT_MAP_STICKINESS : 1);
-    all.sort((a, b) => rank(b) - rank(a) || (b.lastNs > a.lastNs ? 1 : b.lastNs < a.lastNs ? -1 : 0) || cmpLabels(a.labels, b.labels));
+    all.sort((a, b) => rank(b) - rank(a) || (b.lastSeen > a.lastSeen ? 1 : b.lastSeen < a.lastSeen ? -1 : 0) || cmpLabels(a.labels, b.labels));
     all.forEach((e, i) => (e.shown = i < this.maxMaps));
     // Memory: entries no longer shown are kept only while the source has their row.
   }

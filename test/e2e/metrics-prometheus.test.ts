@@ -42,7 +42,7 @@ class LinearSource extends FakeCounterSource {
     for (const g of this.mapGrowth) {
       g.row.deletes = this.at(g.perSecond);
       g.row.lastLen = 1000 - Number(g.row.deletes % 1000n);
-      g.row.lastNs = BigInt(Date.now()) * 1_000_000n;
+      g.row.lastSeen = BigInt(Date.now()) * 1_000_000n;
     }
     return super.mapActivity();
   }

@@ -59,7 +59,7 @@ export class FakeSource implements CounterSource {
   }
 
   map(r: Partial<MapActivityRow>): MapActivityRow {
-    const row: MapActivityRow = { pid: 100, service: 'svc', mapAddr: '0xc000010000', mapType: 'map[string]int', deletes: 0n, clears: 0n, lastLen: null, maxClearLen: null, lastNs: 0n, ...r };
+    const row: MapActivityRow = { pid: 100, service: 'svc', mapAddr: '0xc000010000', mapType: 'map[string]int', deletes: 0n, clears: 0n, lastLen: null, maxClearLen: null, lastSeen: 0n, ...r };
     this.maps.push(row);
     return row;
   }

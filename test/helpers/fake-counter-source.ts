@@ -70,7 +70,7 @@ export class FakeCounterSource implements CounterSource {
       clears: 0n,
       lastLen: null,
       maxClearLen: null,
-      lastNs: 0n,
+      lastSeen: 0n,
       ...r,
     };
     this.maps.push(row);

@@ -81,7 +81,7 @@ describe('metrics: call-site counters', () => {
     const { c, src } = collector({}, { otlp: 2048 });
     src.site({ caller: 'a.go:1', count: 1n });
     src.site({ caller: 'b.go:2', op: 'clear', count: 1n });
-    src.map({ mapAddr: '0xc000010000', deletes: 3n, clears: 1n, lastLen: 4, maxClearLen: 9, lastNs: 1n });
+    src.map({ mapAddr: '0xc000010000', deletes: 3n, clears: 1n, lastLen: 4, maxClearLen: 9, lastSeen: 1n });
     src.histograms = [{ op: 'delete', buckets: [{ le: 1e-6, count: 1n }, { le: Infinity, count: 2n }], sumSeconds: 0.5, count: 2n }];
     c.setExportStats(() => ({ received: 1, rateLimited: 0, exporters: { otlp: { queuedSpans: 1, exportedEvents: 1, droppedEvents: 0, failedAttempts: 0 } } }));
     const { samples, types, helps } = parseExposition(await c.scrape());
@@ -113,7 +113,7 @@ describe('metrics: call-site counters', () => {
     const { c, src } = collector({}, { otlp: 2048 });
     src.site({ caller: 'a.go:1', count: 1n });
     src.site({ caller: 'b.go:2', op: 'clear', count: 1n });
-    src.map({ mapAddr: '0xc000010000', deletes: 3n, clears: 1n, lastLen: 4, maxClearLen: 9, lastNs: 1n });
+    src.map({ mapAddr: '0xc000010000', deletes: 3n, clears: 1n, lastLen: 4, maxClearLen: 9, lastSeen: 1n });
     src.histograms = [
       { op: 'delete', buckets: [{ le: 1e-6, count: 1n }, { le: 2e-6, count: 2n }, { le: Infinity, count: 2n }], sumSeconds: 2e-6, count: 2n },
       { op: 'clear', buckets: [{ le: 1e-6, count: 0n }, { le: Infinity, count: 1n }], sumSeconds: 3e-6, count: 1n },
@@ -281,9 +281,9 @@ describe('metrics: counters never go backwards', () => {
 describe('metrics: hot maps', () => {
   it('exposes length, clear size and per-map counts of the most active maps, with pid and address', async () => {
     const { c, src } = collector({ maxMaps: 2 });
-    src.map({ mapAddr: '0xc000000001', deletes: 100n, lastLen: 12, lastNs: 5n });
-    src.map({ mapAddr: '0xc000000002', deletes: 1n, clears: 1n, lastLen: 0, maxClearLen: 40, lastNs: 6n });
-    src.map({ mapAddr: '0xc000000003', deletes: 50n, lastLen: null, lastNs: 7n });
+    src.map({ mapAddr: '0xc000000001', deletes: 100n, lastLen: 12, lastSeen: 5n });
+    src.map({ mapAddr: '0xc000000002', deletes: 1n, clears: 1n, lastLen: 0, maxClearLen: 40, lastSeen: 6n });
+    src.map({ mapAddr: '0xc000000003', deletes: 50n, lastLen: null, lastSeen: 7n });
     const s = await scrape(c);
     const labels = { service: 'svc', pid: '100', map_type: 'map[string]int', map: '0xc000000001' };
     assert.deepEqual(pick(s, 'go_map_deletes_by_map_total').map((x) => x.labels.map).sort(), ['0xc000000001', '0xc000000003']);
