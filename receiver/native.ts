@@ -34,8 +34,10 @@ export interface MapInfo {
 /**
  * Receives one batch of ring-buffer records. Layout: repeated
  * `[u32 LE length][record bytes][zero padding]`, each entry padded to a multiple of 8 bytes
- * (so every entry starts 8-aligned). Walk it with forEachRecord in events/decode.ts. The Buffer is owned by
- * the callee once delivered; `records` is the number of entries.
+ * (so every entry starts 8-aligned). Walk it with forEachRecord in events/decode.ts; `records` is the
+ * number of entries. The Buffer is valid only during the call: it is detached when the callback
+ * returns (its memory goes back to the reader's pool) and reads as empty afterwards, so copy what
+ * you keep.
  */
 export type BatchCallback = (batch: Buffer, records: number) => void;
 

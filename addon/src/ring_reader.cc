@@ -2,6 +2,7 @@
 // records into a batch, hand batches to JavaScript through a thread-safe function.
 #include "ring_reader.h"
 
+#include "batch_pool.h"
 #include "common.h"
 
 #include <bpf/libbpf.h>
@@ -102,7 +103,9 @@ std::shared_ptr<RingReader> RingReader::Start(Napi::Env env, const std::string& 
                        static_cast<void*>(nullptr));
   r->on_stopped_ = std::move(on_stopped);
   r->self_ = r;
-  r->batch_.reserve(std::min<size_t>(opts.max_batch_bytes, 64 * 1024));
+  // Enough idle buffers for the usual few batches in flight; a backlog's extra ones are freed.
+  r->pool_ = std::make_shared<BatchPool>(16, opts.max_batch_bytes + 4096);
+  r->batch_ = r->pool_->Take();
   r->thread_ = std::thread(&RingReader::Run, r.get());
   return r;
 }
@@ -179,9 +182,7 @@ void RingReader::Flush() {
     return;
   const size_t bytes = batch_.size();
   auto* b = new Batch{std::move(batch_), batch_records_};
-  batch_ = std::vector<uint8_t>();
-  // Start the next batch about as large as this one was, to avoid regrowing it record by record.
-  batch_.reserve(std::min(opts_.max_batch_bytes + 4096, std::max<size_t>(bytes, 4096)));
+  batch_ = pool_->Take();
   batch_records_ = 0;
   pending_bytes_ += bytes;
   if (tsfn_.NonBlockingCall(b) != napi_ok) {  // napi_closing: the environment is going away
@@ -206,18 +207,45 @@ void RingReader::CallJs(Napi::Env env, Napi::Function fn, RingReader* self, Batc
     }
   } done{self, bytes};
 
+  // The batch's memory is lent to JavaScript, and detached from it once onBatch returns: JS
+  // can then no longer reach it, so it goes back to the pool right away. Waiting for the
+  // Buffer's finalizer instead (after a GC, then deferred to an idle turn of the event loop)
+  // let a busy tracer hold hundreds of batches. onBatch must not keep views of the batch
+  // (decode copies what it keeps).
+  struct Lent {
+    BatchPool::Bytes bytes;
+    std::shared_ptr<BatchPool> pool;
+    bool returned = false;
+    void Return() {
+      if (!returned)
+        pool->Give(std::move(bytes));
+      returned = true;
+    }
+  };
+  auto lent = std::make_shared<Lent>();
+  lent->bytes = std::move(batch->bytes);
+  lent->pool = self->pool_;
   napi_value argv[2];
+  napi_value array_buffer = nullptr;
   try {
-    auto* vec = new std::vector<uint8_t>(std::move(batch->bytes));
-    argv[0] = Napi::Buffer<uint8_t>::NewOrCopy(
-        env, vec->data(), vec->size(),
-        [](Napi::Env, uint8_t*, std::vector<uint8_t>* v) { delete v; }, vec);
+    auto buf = Napi::Buffer<uint8_t>::NewOrCopy(
+        env, lent->bytes.data(), lent->bytes.size(),
+        [](Napi::Env, uint8_t*, std::shared_ptr<Lent>* l) {
+          (*l)->Return();
+          delete l;
+        },
+        new std::shared_ptr<Lent>(lent));
+    array_buffer = buf.ArrayBuffer();
+    argv[0] = buf;
     argv[1] = Napi::Number::New(env, batch->records);
   } catch (const Napi::Error&) {
     return;  // JS cannot run any more (a worker being terminated): drop the batch
   }
   napi_value result;
-  if (napi_call_function(env, env.Undefined(), fn, 2, argv, &result) == napi_ok)
+  const napi_status called = napi_call_function(env, env.Undefined(), fn, 2, argv, &result);
+  if (napi_detach_arraybuffer(env, array_buffer) == napi_ok)
+    lent->Return();  // else not detachable: the finalizer returns it
+  if (called == napi_ok)
     return;
   // onBatch threw: make it an uncaught exception, as from any event callback (left pending,
   // Node 20 would only print a deprecation warning and drop it). When the environment is

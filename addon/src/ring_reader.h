@@ -25,6 +25,8 @@ struct ring_buffer;
 
 namespace mdt {
 
+class BatchPool;
+
 struct RingOptions {
   int poll_timeout_ms = 100;
   size_t max_batch_bytes = 1 << 20;
@@ -74,6 +76,7 @@ class RingReader {
   Tsfn tsfn_;
   std::thread thread_;
   std::shared_ptr<RingReader> self_;  // keeps this alive until the TSFN is finalized
+  std::shared_ptr<BatchPool> pool_;   // shared with Buffers still lent to JavaScript
 
   // Written by the JS thread, read by the reader thread.
   std::atomic<bool> stop_{false};

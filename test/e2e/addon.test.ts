@@ -508,12 +508,14 @@ describe('native addon on the real kernel (e2e)', function () {
     const hits0 = stat(obj, STAT_HITS);
     const emitted0 = stat(obj, STAT_EMITTED);
     const records: Buffer[] = [];
+    const kept: Buffer[] = [];
     let batches = 0;
     obj.startRingBuffer(
       'events',
       (batch, n) => {
         batches++;
-        assert.equal(forEachRecord(batch, (b, off) => records.push(b.subarray(off, off + b.readUInt32LE(off - 4)))), n);
+        kept.push(batch);
+        assert.equal(forEachRecord(batch, (b, off) => records.push(Buffer.from(b.subarray(off, off + b.readUInt32LE(off - 4))))), n);
       },
       { pollTimeoutMs: 50 },
     );
@@ -529,6 +531,8 @@ describe('native addon on the real kernel (e2e)', function () {
       await sleep(200);
       assert.equal(records.length, N, 'exactly N records');
       assert.ok(batches >= 1);
+      // A batch lives only during its callback: its memory went back to the reader's pool.
+      assert.deepEqual(kept.map((b) => b.length), kept.map(() => 0), 'batches are detached once onBatch returned');
 
       const keysSeen = new Set<bigint>();
       for (const r of records) {
