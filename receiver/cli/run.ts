@@ -151,7 +151,7 @@ export async function runCommand(argv: string[]): Promise<number> {
     if (otlpConfig) {
       const g = otlpConfig.grpc;
       otlp = new OtlpGrpcReceiver(
-        { endpoint: g.endpoint, maxRecvMsgSizeBytes: g.maxRecvMsgSizeBytes, maxInflightRequests: g.maxInflightRequests, maxInflightBytes: g.maxInflightBytes, log },
+        { endpoint: g.endpoint, maxRecvMsgSizeBytes: g.maxRecvMsgSizeBytes, maxInflightRequests: g.maxInflightRequests, maxInflightBytes: g.maxInflightBytes, tls: g.tls, log },
         (req) => pipeline.consumeTraces(req),
       );
       await startReceiver(otlp, g.endpoint);

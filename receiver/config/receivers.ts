@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import type { MapDeleteReceiverConfig, OtlpReceiverConfig, TracerConfig } from './types';
-import { asBool, asDuration, asInt, asList, asNumber, asString, expected, parseNumber, readMap, type CNode, type MapEntry } from './tree';
+import { asBool, asDuration, asInt, asList, asNumber, asString, expected, fail, parseNumber, readMap, type CNode, type MapEntry } from './tree';
 import { MIB, OTLP_GRPC_DEFAULTS, parseEndpoint } from '../otlp/server';
 import { SAMPLING_RATE_VARIABLE, envError, samplingRateSetting, serviceNameSetting } from './environment';
 
@@ -190,9 +190,22 @@ function readOtlp(node: CNode): OtlpReceiverConfig {
     maxPendingEvents: OTLP_RECEIVER_DEFAULTS.maxPendingEvents,
   };
   const mib = (x: CNode) => asNumber(x, `a size in MiB, more than 0 and at most ${OTLP_MAX_MIB}`, (n) => n * MIB >= 1 && n <= OTLP_MAX_MIB);
-  const tls = notSupportedYet('the receiver serves plain text only (it listens on loopback by default); remove tls');
+  const tlsFiles: Partial<Record<'certFile' | 'keyFile' | 'clientCaFile', string>> = {};
+  let tlsNode: CNode | undefined;
+  const file = (name: keyof typeof tlsFiles) => (x: CNode) => (tlsFiles[name] = asString(x, 'a file path').trim());
+  const tls = (v: CNode) => {
+    tlsNode = v;
+    readMap(
+      v,
+      { cert_file: file('certFile'), key_file: file('keyFile'), client_ca_file: file('clientCaFile') },
+      {
+        ca_file: 'did you mean "client_ca_file" (the CA that signs the senders\' certificates)?',
+        insecure: 'not a receiver setting: without tls: the receiver serves plain text',
+      },
+    );
+  };
   const includeMetadata = notSupportedYet("the sender's metadata is not forwarded; remove include_metadata");
-  const grpcOnly = (key: string) => notSupportedYet(`remove ${key} (the receiver takes endpoint, max_recv_msg_size_mib, max_concurrent_requests and max_inflight_size_mib)`);
+  const grpcOnly = (key: string) => notSupportedYet(`remove ${key} (the receiver takes endpoint, tls, max_recv_msg_size_mib, max_concurrent_requests and max_inflight_size_mib)`);
   readMap(
     node,
     {
@@ -237,10 +250,10 @@ function readOtlp(node: CNode): OtlpReceiverConfig {
       delete_wait: (v) => (attach.deleteWaitMs = asDuration(v, 0, 3_600_000)),
       settle: (v) => (attach.settleMs = asDuration(v, 0, 5000)),
       max_pending_events: (v) => (attach.maxPendingEvents = asInt(v, 1, 10_000_000)),
-      tls,
       include_metadata: includeMetadata,
     },
     {
+      tls: 'put it under protocols: grpc:',
       grpc: 'put it under protocols:',
       endpoint: 'put it under protocols: grpc:',
       max_recv_msg_size_mib: 'put it under protocols: grpc:',
@@ -259,8 +272,14 @@ function readOtlp(node: CNode): OtlpReceiverConfig {
     inflightBytes = Math.round(grpc.inflightMib * MIB);
     if (inflightBytes < recvBytes) expected(grpc.inflightNode!, `at least max_recv_msg_size_mib (${grpc.recvMib})`, 'bytes in flight must hold the largest request');
   }
+  let tlsConfig: OtlpReceiverConfig['grpc']['tls'];
+  if (tlsNode) {
+    const { certFile, keyFile, clientCaFile } = tlsFiles;
+    if (!certFile || !keyFile) fail(tlsNode, `serving TLS needs both cert_file and key_file: set ${!certFile ? 'cert_file' : 'key_file'} (or remove tls: for plain text)`);
+    tlsConfig = { certFile, keyFile, ...(clientCaFile ? { clientCaFile } : {}) };
+  }
   return {
-    grpc: { endpoint: grpc.endpoint, maxRecvMsgSizeBytes: recvBytes, maxInflightRequests: grpc.concurrent, maxInflightBytes: inflightBytes },
+    grpc: { endpoint: grpc.endpoint, maxRecvMsgSizeBytes: recvBytes, maxInflightRequests: grpc.concurrent, maxInflightBytes: inflightBytes, ...(tlsConfig ? { tls: tlsConfig } : {}) },
     forwardTimeoutMs,
     attach,
   };

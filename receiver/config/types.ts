@@ -55,6 +55,8 @@ export interface OtlpReceiverConfig {
     maxInflightRequests: number;
     /** Bytes of requests held at once before new ones get UNAVAILABLE. */
     maxInflightBytes: number;
+    /** Serve TLS with this certificate; with clientCaFile, senders must present a certificate it signed. */
+    tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   };
   /** Longest a sender waits for the downstream's acknowledgement. */
   forwardTimeoutMs: number;

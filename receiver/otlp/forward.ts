@@ -19,13 +19,13 @@
  * receiver/export/queue.ts is not reused: it batches ReadableSpans into new requests and drops
  * when full, where this must keep each request's bytes intact and push back on the sender.
  */
-import * as fs from 'node:fs';
 import { Client, Metadata, credentials, status as Status, type ChannelCredentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
 import type { OtlpExporterConfig, RetryConfig } from '../config/types';
 import { grpcTarget } from '../export/otlp';
 import { MIB } from './server';
 import { EXPORT_PATH } from './proto';
 import { RETRYABLE, StatusError, describe } from './status';
+import { readPemIfSet } from '../util/pem';
 
 export const FORWARD_DEFAULTS = {
   maxWaitMs: 5000,
@@ -77,15 +77,6 @@ export interface ForwardOptions {
 }
 
 const identity = (b: Buffer): Buffer => b;
-
-function readPem(what: string, file: string | undefined): Buffer | null {
-  if (!file) return null;
-  try {
-    return fs.readFileSync(file);
-  } catch (err) {
-    throw new Error(`OTLP forwarder: cannot read ${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`);
-  }
-}
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -140,7 +131,7 @@ export class OtlpForwarder {
     const insecure = t.insecure ?? opts.tls?.insecure ?? true;
     const creds: ChannelCredentials = insecure
       ? credentials.createInsecure()
-      : credentials.createSsl(readPem('ca_file', opts.tls?.caFile), readPem('key_file', opts.tls?.keyFile), readPem('cert_file', opts.tls?.certFile));
+      : credentials.createSsl(readPemIfSet('OTLP forwarder tls.ca_file', opts.tls?.caFile), readPemIfSet('OTLP forwarder tls.key_file', opts.tls?.keyFile), readPemIfSet('OTLP forwarder tls.cert_file', opts.tls?.certFile));
     const channel: ChannelOptions = {
       // Reconnects follow the retry settings, capped at the bounded wait: a sender that waits
       // sees at least one reconnection attempt, and a downstream that is back is used soon.

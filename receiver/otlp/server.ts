@@ -30,6 +30,9 @@ import {
 import { EXPORT_PATH, checkRequest, decodeRequest, loadTraceProtos, type ExportTraceServiceRequest, type OtlpTraceProtos } from './proto';
 import { StatusError, describe, statusName } from './status';
 import { WireError } from './wire';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { UserError } from '../util/errors';
+import { readPem, readPemIfSet } from '../util/pem';
 
 export const MIB = 1024 * 1024;
 
@@ -50,6 +53,9 @@ export interface OtlpGrpcReceiverOptions {
   maxInflightRequests?: number;
   /** Bytes of requests held at once; at least maxRecvMsgSizeBytes. */
   maxInflightBytes?: number;
+  /** Serve TLS: certificate and key files (PEM); with clientCaFile, only senders presenting a
+   *  certificate signed by that CA are served (mutual TLS). Without it: plain text. */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
   /** Where the .proto files are (default: the package's proto/). */
   protoDir?: string;
   log?: (line: string) => void;
@@ -143,11 +149,12 @@ function bindTarget(host: string, port: number): string {
 }
 
 export class OtlpGrpcReceiver {
-  private readonly opts: Required<Omit<OtlpGrpcReceiverOptions, 'protoDir' | 'log'>>;
+  private readonly opts: Required<Omit<OtlpGrpcReceiverOptions, 'protoDir' | 'log' | 'tls'>>;
   private readonly log: (line: string) => void;
   private readonly protos: OtlpTraceProtos;
   private server?: Server;
   private boundPort?: number;
+  private readonly tls?: OtlpGrpcReceiverOptions['tls'];
   private closing = false;
   private readonly active = new Set<AbortController>();
   readonly stats: OtlpReceiverStats = {
@@ -179,6 +186,7 @@ export class OtlpGrpcReceiver {
     if (!Number.isInteger(reqs) || reqs < 1) throw new Error(`maxInflightRequests must be a positive integer, not ${reqs}`);
     if (!Number.isFinite(bytes) || bytes < max) throw new Error(`maxInflightBytes (${bytes}) must be at least maxRecvMsgSizeBytes (${max})`);
     parseEndpoint(this.opts.endpoint);
+    this.tls = options.tls;
     this.log = options.log ?? (() => undefined);
     this.protos = loadTraceProtos(options.protoDir);
   }
@@ -195,13 +203,33 @@ export class OtlpGrpcReceiver {
     const svc = traceService((call, cb) => void this.handle(call, cb));
     server.addService(svc.definition, svc.implementation);
     const target = bindTarget(host, port);
+    const creds = this.credentials();
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(target, ServerCredentials.createInsecure(), (err, p) => (err ? reject(new Error(`OTLP receiver cannot listen on ${target}: ${err.message}`)) : resolve(p))),
+      server.bindAsync(target, creds, (err, p) => (err ? reject(new Error(`OTLP receiver cannot listen on ${target}: ${err.message}`)) : resolve(p))),
     );
     this.server = server;
     const where = bindTarget(host, this.boundPort);
-    this.log(`otlp receiver: listening for OTLP/gRPC traces on ${where}${isLoopback(host) ? '' : ' (not loopback: reachable from other hosts)'}`);
+    const tls = this.tls ? (this.tls.clientCaFile ? ', TLS, client certificates required' : ', TLS') : isLoopback(host) ? '' : ', plain text';
+    this.log(`otlp receiver: listening for OTLP/gRPC traces on ${where}${tls}${isLoopback(host) ? '' : ' (not loopback: reachable from other hosts)'}`);
     return { host, port: this.boundPort };
+  }
+
+  /** Plain text, or TLS from the configured files (read now: a bad file stops the start). */
+  private credentials(): ServerCredentials {
+    const t = this.tls;
+    if (!t) return ServerCredentials.createInsecure();
+    const key = 'receivers.otlp.protocols.grpc.tls';
+    const pair = { cert_chain: readPem(`${key}.cert_file`, t.certFile), private_key: readPem(`${key}.key_file`, t.keyFile) };
+    const clientCa = readPemIfSet(`${key}.client_ca_file`, t.clientCaFile);
+    // Checked here: gRPC would only say "key values mismatch" when binding.
+    let matches: boolean;
+    try {
+      matches = new X509Certificate(pair.cert_chain).checkPrivateKey(createPrivateKey(pair.private_key));
+    } catch (err) {
+      throw new UserError(`${key}: cannot use ${t.certFile} and ${t.keyFile}: ${(err as Error).message} (give a PEM certificate and its unencrypted PEM key)`);
+    }
+    if (!matches) throw new UserError(`${key}.key_file: ${t.keyFile} is not the key of the certificate in ${t.certFile} (give the key the certificate was made for)`);
+    return ServerCredentials.createSsl(clientCa, [pair], clientCa !== null);
   }
 
   /** host:port actually bound (after start()). */

@@ -84,6 +84,12 @@ describe('config: receivers.otlp', () => {
     assert.deepEqual(warnings, ['tracer.yaml:3:3: receivers.otlp: defined but not used in service.pipelines.traces.receivers, so it is not started (add it there or remove it)']);
   });
 
+  it('protocols.grpc.tls: certificate, key and an optional client CA', () => {
+    const { config } = load(withOtlp('    protocols:\n      grpc:\n        tls:\n          cert_file: /etc/t/cert.pem\n          key_file: /etc/t/key.pem\n          client_ca_file: /etc/t/ca.pem\n'));
+    assert.deepEqual(config.receivers.otlp?.grpc.tls, { certFile: '/etc/t/cert.pem', keyFile: '/etc/t/key.pem', clientCaFile: '/etc/t/ca.pem' });
+    assert.equal(load(withOtlp('')).config.receivers.otlp?.grpc.tls, undefined, 'plain text unless tls: is given');
+  });
+
   const errors: { name: string; text: string; message: string | RegExp }[] = [
     {
       name: 'protocols.http',
@@ -91,14 +97,19 @@ describe('config: receivers.otlp', () => {
       message: /^tracer\.yaml:5:7: receivers\.otlp\.protocols\.http: not supported yet: only OTLP\/gRPC is received; /,
     },
     {
-      name: 'protocols.grpc.tls',
+      name: 'protocols.grpc.tls without key_file',
       text: withOtlp('    protocols:\n      grpc:\n        tls:\n          cert_file: /c.pem\n'),
-      message: /^tracer\.yaml:6:9: receivers\.otlp\.protocols\.grpc\.tls: not supported yet: the receiver serves plain text only/,
+      message: 'tracer.yaml:7:11: receivers.otlp.protocols.grpc.tls: serving TLS needs both cert_file and key_file: set key_file (or remove tls: for plain text)',
+    },
+    {
+      name: 'protocols.grpc.tls with the exporter\'s ca_file',
+      text: withOtlp('    protocols:\n      grpc:\n        tls:\n          ca_file: /ca.pem\n'),
+      message: /^tracer\.yaml:7:11: receivers\.otlp\.protocols\.grpc\.tls\.ca_file: unknown key "ca_file" \(did you mean "client_ca_file"/,
     },
     {
       name: 'tls on the receiver itself',
       text: withOtlp('    tls: {}\n'),
-      message: /^tracer\.yaml:4:5: receivers\.otlp\.tls: not supported yet: /,
+      message: 'tracer.yaml:4:5: receivers.otlp.tls: unknown key "tls" (put it under protocols: grpc:)',
     },
     {
       name: 'protocols.grpc.include_metadata',
