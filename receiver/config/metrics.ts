@@ -9,7 +9,8 @@ import { parseEndpoint } from '../otlp/server';
 
 export const METRICS_DEFAULTS: Omit<MetricsConfig, 'enabled'> & { enabled: true } = {
   enabled: true,
-  endpoint: '0.0.0.0:9464',
+  // Loopback unless configured: the counts name the service's code (files, lines, map types).
+  endpoint: '127.0.0.1:9464',
   path: '/metrics',
   maxCallSites: 500,
   maxMapTypes: 100,
@@ -23,7 +24,7 @@ export const METRICS_LIMITS = {
   maxMaps: 10_000,
 };
 
-const ENDPOINT_WHAT = 'host:port like 0.0.0.0:9464, 127.0.0.1:9464, [::]:9464 or :9464 (every interface)';
+const ENDPOINT_WHAT = 'host:port like 127.0.0.1:9464, 0.0.0.0:9464, [::]:9464 or :9464 (every interface)';
 
 /** The metrics settings with every default: what `--metrics-endpoint` starts from without a section. */
 export function defaultMetricsConfig(): MetricsConfig {

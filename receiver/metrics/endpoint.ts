@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import type { ExporterConfig, MetricsConfig } from '../config/types';
 import { packageRoot } from '../util/paths';
 import { MetricsServer } from './server';
+import { isLoopback, parseEndpoint } from '../otlp/server';
 
 function version(): string {
   try {
@@ -41,6 +42,7 @@ export async function startMetricsEndpoint(
     queueCapacity: queueCapacities(opts.exporters ?? []),
   });
   await server.start();
-  opts.log(`metrics: Prometheus endpoint at http://${server.address()}${cfg.path}`);
+  const open = isLoopback(parseEndpoint(cfg.endpoint).host) ? '' : ' (not loopback: reachable from other hosts)';
+  opts.log(`metrics: Prometheus endpoint at http://${server.address()}${cfg.path}${open}`);
   return server;
 }

@@ -25,11 +25,11 @@ describe('config: metrics', () => {
     assert.equal(defaultConfig({}).metrics, undefined);
   });
 
-  it('an empty section takes every default: 0.0.0.0:9464/metrics, 500 call sites, 100 map types, 20 maps, no timing', () => {
+  it('an empty section takes every default: 127.0.0.1:9464/metrics (loopback), 500 call sites, 100 map types, 20 maps, no timing', () => {
     const m = load(`${RECV}metrics:\n`).config.metrics;
     assert.deepEqual(m, {
       enabled: true,
-      endpoint: '0.0.0.0:9464',
+      endpoint: '127.0.0.1:9464',
       path: '/metrics',
       maxCallSites: 500,
       maxMapTypes: 100,
