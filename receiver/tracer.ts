@@ -20,6 +20,7 @@ import { KeepKind } from './events/decode';
 /** MDT_COOKIE_CORRELATE (bpf/mdt_event.h): the delete probe looks up the goroutine's active span. */
 const COOKIE_CORRELATE = 1n << 48n;
 import type { KeepFilters } from './config/types';
+import type { Redactor } from './events/redact';
 import { planCorrelation, type CorrelationOptions } from './attach/correlation';
 import { retInstructions } from './golang/otelsdk';
 import type { CounterAccess } from './metrics/kernel-source';
@@ -28,6 +29,8 @@ export interface TracerOptions {
   pids: number[];
   exes: string[];
   captureKeys: boolean;
+  /** Applied to captured key values before any output (receiver/events/redact.ts). */
+  redactKey?: Redactor;
   key?: string;
   mapType?: string;
   durationSec?: number;
@@ -356,6 +359,7 @@ export class Tracer {
       const view = this.viewFor(raw);
       if (!view) throw new Error(`record from PID ${raw.pid} names no known binary (plan ${raw.planId})`);
       const event = this.enricher!.enrich(raw, view);
+      if (this.opts.redactKey && event.key?.value !== undefined) event.key.value = this.opts.redactKey(event.key.value);
       if (this.mapTypeRe && !this.mapTypeRe.test(event.map.type)) {
         this.filteredUser++;
         return;

@@ -16,6 +16,7 @@ import { KernelCounterSource } from '../metrics/kernel-source';
 import { startMetricsEndpoint } from '../metrics/endpoint';
 import type { MetricsServer } from '../metrics/server';
 import { alertCounting, createAlerting, type AlertEngine } from '../alerts';
+import { compileRedactor } from '../events/redact';
 
 export const RUN_HELP = `Usage: map-delete-tracer run [--config FILE] [--pid PID ...] [--exe PATH ...] [--metrics-endpoint HOST:PORT]
 
@@ -189,6 +190,7 @@ async function trace(
       pids,
       exes,
       captureKeys: recv.captureKeys,
+      redactKey: compileRedactor(recv.redactKeys),
       stackDepth: recv.stackDepth,
       ringBufferBytes: recv.ringBufferBytes,
       sampling: { rate: recv.sampling.rate, keep: recv.sampling.keep },

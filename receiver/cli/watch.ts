@@ -9,6 +9,7 @@ import type { InheritanceMode } from '../attach/correlation';
 import { checkMetricsEndpoint, defaultMetricsConfig } from '../config/metrics';
 import { KernelCounterSource } from '../metrics/kernel-source';
 import { startMetricsEndpoint } from '../metrics/endpoint';
+import { RedactPatternError, compileRedactor, type Redactor } from '../events/redact';
 
 export const WATCH_HELP = `Usage: map-delete-tracer watch (--pid PID ... | --exe PATH ...) [options]
 
@@ -19,6 +20,8 @@ Prints every delete(m, k) and clear(m) in the target Go processes as it happens.
                       runs until --duration or Ctrl-C
   --format text|json  one readable line (default) or one JSON object per delete
   --capture-keys      include key values (off by default: keys can be personal data)
+  --redact-key REGEX  with --capture-keys, replace the parts of key values that match by ****
+                      (repeatable; the key's hash stays)
   --key VALUE         only deletes of this key (matched in the kernel by hash; integers match
                       every integer width)
   --map-type GLOB     only maps whose Go type matches, e.g. 'map[string]*' (* and ? are wildcards)
@@ -47,6 +50,7 @@ export async function watchCommand(argv: string[]): Promise<number> {
     exe: { type: 'string', repeat: true },
     format: { type: 'string', choices: ['text', 'json'] },
     'capture-keys': { type: 'boolean' },
+    'redact-key': { type: 'string', repeat: true },
     key: { type: 'string' },
     'map-type': { type: 'string' },
     'stack-depth': { type: 'number' },
@@ -63,6 +67,17 @@ export async function watchCommand(argv: string[]): Promise<number> {
   const pids = all<number>(p, 'pid');
   for (const pid of pids) {
     if (!Number.isInteger(pid) || pid <= 0) throw new UserError(`watch: --pid ${pid} is not a process id (pass a positive integer)`);
+  }
+
+  const captureKeys = one<boolean>(p, 'capture-keys') ?? false;
+  const redactPatterns = all<string>(p, 'redact-key');
+  if (redactPatterns.length > 0 && !captureKeys) throw new UserError('watch: --redact-key needs --capture-keys (without it no key value leaves the kernel: nothing to redact)');
+  let redactKey: Redactor | undefined;
+  try {
+    redactKey = compileRedactor(redactPatterns);
+  } catch (err) {
+    if (!(err instanceof RedactPatternError)) throw err;
+    throw new UserError(`watch: --redact-key ${JSON.stringify(redactPatterns[err.index])}: ${err.message}`);
   }
 
   const format = one<string>(p, 'format') ?? 'text';
@@ -90,7 +105,8 @@ export async function watchCommand(argv: string[]): Promise<number> {
     {
       pids,
       exes: all<string>(p, 'exe'),
-      captureKeys: one<boolean>(p, 'capture-keys') ?? false,
+      captureKeys,
+      redactKey,
       key: one<string>(p, 'key'),
       mapType: one<string>(p, 'map-type'),
       durationSec: duration,

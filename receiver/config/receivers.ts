@@ -4,7 +4,8 @@
  */
 import * as path from 'node:path';
 import type { MapDeleteReceiverConfig, OtlpReceiverConfig, TracerConfig } from './types';
-import { asBool, asDuration, asInt, asList, asNumber, asString, expected, fail, parseNumber, readMap, type CNode, type MapEntry } from './tree';
+import { asBool, asDuration, asInt, asList, asNumber, asString, expected, fail, parseNumber, readMap, warn, type CNode, type MapEntry } from './tree';
+import { RedactPatternError, compileRedactor } from '../events/redact';
 import { MIB, OTLP_GRPC_DEFAULTS, parseEndpoint } from '../otlp/server';
 import { SAMPLING_RATE_VARIABLE, envError, samplingRateSetting, serviceNameSetting } from './environment';
 
@@ -44,6 +45,7 @@ function readMapDelete(node: CNode): MapDeleteReceiverConfig {
     pids: [],
     executables: [],
     captureKeys: MAPDELETE_DEFAULTS.captureKeys,
+    redactKeys: [],
     stackDepth: MAPDELETE_DEFAULTS.stackDepth,
     sampling: { rate: MAPDELETE_DEFAULTS.samplingRate, keep: { keys: [], mapTypes: [], callers: [] } },
     maxEventsPerSecond: MAPDELETE_DEFAULTS.maxEventsPerSecond,
@@ -54,6 +56,7 @@ function readMapDelete(node: CNode): MapDeleteReceiverConfig {
   };
   const underTargets = 'put it under targets:';
   const underSampling = 'put it under sampling:';
+  let redactNode: CNode | undefined;
   readMap(
     node,
     {
@@ -73,6 +76,17 @@ function readMapDelete(node: CNode): MapDeleteReceiverConfig {
           },
         }, {}, 'a map with pids and/or executables'),
       capture_keys: (v) => (cfg.captureKeys = asBool(v)),
+      redact_keys: (v) => {
+        const items = asList(v, 'regular expressions');
+        cfg.redactKeys = items.map((x) => asString(x, 'a regular expression', { allowEmpty: true }));
+        try {
+          compileRedactor(cfg.redactKeys);
+        } catch (err) {
+          if (!(err instanceof RedactPatternError)) throw err;
+          fail(items[err.index], err.message);
+        }
+        redactNode = v;
+      },
       stack_depth: (v) => (cfg.stackDepth = asInt(v, 1, 32)),
       sampling: (v) =>
         readMap(v, {
@@ -108,6 +122,8 @@ function readMapDelete(node: CNode): MapDeleteReceiverConfig {
       keep: underSampling,
     },
   );
+
+  if (redactNode && !cfg.captureKeys && cfg.redactKeys.length > 0) warn(redactNode, 'has no effect: key values are not captured (capture_keys: false), so none leave the kernel');
 
   const env = node.src.env;
   if (cfg.serviceName === undefined) {

@@ -18,6 +18,8 @@ export interface MapDeleteReceiverConfig {
   pids: number[];
   executables: string[];
   captureKeys: boolean;
+  /** Regular expressions; matching parts of captured key values are replaced (receiver/events/redact.ts). */
+  redactKeys: string[];
   stackDepth: number;
   sampling: {
     /** Fraction of deletes recorded, in (0, 1]; decided in the kernel. */

@@ -33,6 +33,24 @@ describe('watch options', function () {
     }
   });
 
+  it('--redact-key masks the matching parts of captured keys in every event; the hash stays the key\'s', async function () {
+    requireBpf(this);
+    const { ops, events } = await traceFixture(build, ['--capture-keys', '--redact-key', '[0-9]', '--redact-key', '^[a-c]']);
+    const deletes = events.filter((e) => e.op === 'delete' && e.caller.function.startsWith('main.') && e.key?.value !== undefined);
+    assert.ok(deletes.length > 10);
+    const mask = (v: string) => v.replace(/[0-9]/g, '****').replace(/^[a-c]/, '****');
+    let masked = 0;
+    for (const op of ops.filter((o) => o.op === 'delete' && o.via === 'direct' && (o.key_type === 'string' || o.key_type === 'int64'))) {
+      const hash = execFileSync(process.execPath, [CLI, 'hash-key', '--type', op.key_type, op.key], { encoding: 'utf8' }).trim();
+      const e = deletes.find((d) => d.key!.hash === hash && d.caller.line === op.line);
+      assert.ok(e, `the delete of ${op.key_type} ${JSON.stringify(op.key)} at line ${op.line} is there, by its hash`);
+      assert.equal(e.key!.value, mask(op.key));
+      if (e.key!.value !== op.key) masked++;
+    }
+    assert.ok(masked > 0, 'some keys were masked');
+    for (const e of deletes) assert.doesNotMatch(e.key!.value!, /[0-9]/, 'no digit of any key is shown');
+  });
+
   it('--key keeps only deletes of that key (matched in the kernel)', async function () {
     requireBpf(this);
     const probe = await traceFixture(build, ['--capture-keys']);
