@@ -36,6 +36,7 @@ RingReader::RingReader(const RingOptions& opts, size_t ring_bytes)
 
 RingReader::~RingReader() {
   if (thread_.joinable()) {  // only if the owner vanished without stopping
+    Ungate();
     stop_ = true;
     Wake();
     thread_.join();
@@ -148,6 +149,11 @@ void RingReader::Run() {
       error_ = -n;
   }
   Flush();
+  {
+    // Everything made must reach the TSFN before it is released; the JS thread grants the rest.
+    std::unique_lock<std::mutex> lk(mu_);
+    cv_.wait(lk, [&] { return ready_.empty(); });
+  }
   tsfn_.Release();  // last use of the TSFN by this thread; Finalize follows on the JS thread
 }
 
@@ -185,10 +191,30 @@ void RingReader::Flush() {
   batch_ = pool_->Take();
   batch_records_ = 0;
   pending_bytes_ += bytes;
-  if (tsfn_.NonBlockingCall(b) != napi_ok) {  // napi_closing: the environment is going away
-    pending_bytes_ -= bytes;
-    delete b;
+  std::lock_guard<std::mutex> lk(mu_);
+  ready_.push_back(b);
+  SendLocked();
+}
+
+void RingReader::SendLocked() {
+  while (!ready_.empty() && (!in_flight_ || ungated_)) {
+    Batch* b = ready_.front();
+    ready_.pop_front();
+    if (tsfn_.NonBlockingCall(b) != napi_ok) {  // napi_closing: the environment is going away
+      pending_bytes_ -= b->bytes.size();
+      delete b;
+      continue;
+    }
+    in_flight_ = true;
   }
+  if (ready_.empty())
+    cv_.notify_all();
+}
+
+void RingReader::Grant() {
+  std::lock_guard<std::mutex> lk(mu_);
+  in_flight_ = false;
+  SendLocked();
 }
 
 void RingReader::CallJs(Napi::Env env, Napi::Function fn, RingReader* self, Batch* raw) {
@@ -245,8 +271,10 @@ void RingReader::CallJs(Napi::Env env, Napi::Function fn, RingReader* self, Batc
   const napi_status called = napi_call_function(env, env.Undefined(), fn, 2, argv, &result);
   if (napi_detach_arraybuffer(env, array_buffer) == napi_ok)
     lent->Return();  // else not detachable: the finalizer returns it
-  if (called == napi_ok)
+  if (called == napi_ok) {
+    ScheduleGrant(env, self);
     return;
+  }
   // onBatch threw: make it an uncaught exception, as from any event callback (left pending,
   // Node 20 would only print a deprecation warning and drop it). When the environment is
   // terminating there is no exception to fetch (undefined): nothing to report then.
@@ -257,6 +285,24 @@ void RingReader::CallJs(Napi::Env env, Napi::Function fn, RingReader* self, Batc
     if (t != napi_undefined)
       napi_fatal_exception(env, exc);
   }
+  ScheduleGrant(env, self);  // an uncaughtException handler may keep the process going
+}
+
+void RingReader::ScheduleGrant(Napi::Env env, RingReader* self) {
+  // The next batch goes in the event loop's next check phase, after signals, timers and sockets.
+  std::shared_ptr<RingReader> keep = self->self_;  // alive until the grant has run
+  try {
+    Napi::Function grant = Napi::Function::New(env, [keep](const Napi::CallbackInfo&) { keep->Grant(); });
+    env.Global().Get("setImmediate").As<Napi::Function>().Call({grant});
+  } catch (const Napi::Error&) {
+    self->Ungate();  // JS cannot schedule anything (teardown): no more turns to wait for
+  }
+}
+
+void RingReader::Ungate() {
+  std::lock_guard<std::mutex> lk(mu_);
+  ungated_ = true;
+  SendLocked();
 }
 
 void RingReader::JoinAndFree() {
@@ -305,6 +351,7 @@ Napi::Promise RingReader::StopAsync(Napi::Env env) {
 
 void RingReader::StopNow(bool drain) {
   drain_on_stop_ = drain;
+  Ungate();  // the JS thread is about to block in the join: it grants nothing any more
   stop_ = true;
   Wake();
   JoinAndFree();

@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -63,6 +64,14 @@ class RingReader {
   void Run();
   static int OnSample(void* ctx, void* data, size_t size);
   void Flush();
+  // Delivery gate: one batch is queued to JavaScript at a time, and the next one only after the
+  // event loop had a turn (setImmediate after onBatch). Node runs up to 1000 queued thread-safe
+  // calls in one go: a reader that is behind would starve signals, timers and sockets (SIGTERM,
+  // metrics scrapes) for seconds.
+  void SendLocked();  // mu_ held
+  void Grant();       // JS thread, from setImmediate: the next batch may go
+  void Ungate();      // no event loop to wait for any more: send everything at once
+  static void ScheduleGrant(Napi::Env env, RingReader* self);
   void JoinAndFree();
   void FreeResources();
   void Wake();  // wakes the thread out of its wait (stop requested)
@@ -83,7 +92,12 @@ class RingReader {
   std::atomic<bool> drain_on_stop_{true};
   std::atomic<size_t> pending_bytes_{0};
   std::mutex mu_;
-  std::condition_variable cv_;  // pending_bytes_ dropped or stop_ set
+  std::condition_variable cv_;  // pending_bytes_ dropped, stop_ set, or a batch was sent
+  // Under mu_: batches made but not yet handed to the TSFN, whether one is with JS now, and
+  // whether the gate is open for good (StopNow: the event loop is not turning any more).
+  std::deque<Batch*> ready_;
+  bool in_flight_ = false;
+  bool ungated_ = false;
 
   // Reader thread only.
   std::vector<uint8_t> batch_;
