@@ -8,12 +8,13 @@
  * CI runs 8-second bursts; `npm run soak` (MDT_SOAK=1) runs the 30-second burst issue 7 names.
  */
 import { strict as assert } from 'node:assert';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { loadFixtureManifest, startFixture, type FixtureBuild } from '../helpers/fixtures';
 import { requireBpf } from '../helpers/bpf';
 import { CLI, parseSummary } from '../helpers/tracer';
 import { freePort } from '../helpers/otel';
+import { tracerProbes, waitProbesGone } from '../helpers/probes';
 
 const SOAK = process.env.MDT_SOAK === '1';
 const BURST_S = SOAK ? 30 : 8;
@@ -32,16 +33,6 @@ function rssMb(pid: number): number | undefined {
     return m ? Number(m[1]) / 1024 : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function uprobeLinks(): number {
-  try {
-    return (JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show'], { encoding: 'utf8' })) as { type?: string; perf_event_type?: string }[]).filter(
-      (l) => l.type === 'perf_event' && /uprobe/.test(String(l.perf_event_type ?? '')),
-    ).length;
-  } catch {
-    return 0;
   }
 }
 
@@ -118,11 +109,12 @@ describe('overload', function () {
 
   it('SIGTERM in the middle of the burst: flushes, detaches every probe and exits 0 within 10 s; the program runs on', async function () {
     requireBpf(this);
-    const links0 = uprobeLinks();
     const fx = await startFixture(newestPlain().path, { scenario: 'load', goroutines: 2, rate: 1_000_000, seconds: BURST_S + 6 });
     const t = watchToNull(fx.pid);
     try {
       await t.ready;
+      const probes = tracerProbes(t.proc.pid!);
+      assert.ok(probes.uprobes.length > 0 && probes.links.length > 0, 'the tracer holds uprobes and links while tracing');
       fx.go();
       await new Promise((r) => setTimeout(r, 4000));
       const sentAt = Date.now();
@@ -134,7 +126,7 @@ describe('overload', function () {
       console.log(`      exited ${took} ms after SIGTERM: ${s.events} delivered, ${s.lost} lost of ${s.hits} hits`);
       assert.ok(took < 10_000, `took ${took} ms to stop`);
       assert.equal(s.events + s.lost, s.hits, 'every hit was delivered or counted as lost');
-      assert.equal(uprobeLinks(), links0, 'no uprobe link left');
+      assert.deepEqual(await waitProbesGone(probes, t.proc.pid!), { uprobes: [], links: [], progs: [] }, 'no uprobe, link or program left');
       const load = await fx.loadResult;
       assert.equal(await fx.exited, 0, 'the program finished its run');
       assert.ok(load.deletes > s.hits, 'it kept deleting after the tracer left');
