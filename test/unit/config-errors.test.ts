@@ -35,7 +35,7 @@ const cases: Case[] = [
     name: 'unknown key, nothing close: the known keys are listed',
     text: RECV + '    frobnicate: 1\n' + TAIL,
     prefix: 'tracer.yaml:3:5: receivers.mapdelete.frobnicate: ',
-    rest: /^unknown key "frobnicate" \(expected one of: targets, capture_keys, stack_depth, sampling, /,
+    rest: /^unknown key "frobnicate" \(expected one of: targets, capture_keys, redact_keys, stack_depth, sampling, /,
   },
   {
     name: 'camelCase key',

@@ -64,6 +64,7 @@ describe('config: loading a complete file', () => {
       pids: [1234, 99],
       executables: ['/usr/local/bin/app'],
       captureKeys: true,
+      redactKeys: [],
       stackDepth: 8,
       sampling: {
         rate: 0.25,
@@ -111,6 +112,7 @@ describe('config: defaults', () => {
       pids: [],
       executables: [],
       captureKeys: false,
+      redactKeys: [],
       stackDepth: 16,
       sampling: { rate: 1.0, keep: { keys: [], mapTypes: [], callers: [] } },
       maxEventsPerSecond: 5000,
