@@ -6,7 +6,7 @@
 import { BuildInfo, GoVersion, compareMinor, readBuildInfo } from './buildinfo';
 import { Dwarf } from './dwarf';
 import { EM_X86_64, ElfFile } from './elf';
-import { CorruptDataError, GoBinaryError } from './errors';
+import { CorruptDataError, GoBinaryError, refusal } from './errors';
 import { GoidOffsets, goidOffsets } from './goid';
 import { RawCallSite, findCallSites } from './callsites';
 import { findMapTypes, mapTypeCandidates } from './maptypes';
@@ -261,11 +261,6 @@ function guard<T>(path: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
-    if (err instanceof CorruptDataError) {
-      throw new GoBinaryError(`${path} is truncated or corrupt (${err.detail}); copy or rebuild the binary`);
-    }
-    if (err instanceof GoBinaryError) throw err;
-    const msg = err instanceof Error ? err.message : String(err);
-    throw new GoBinaryError(`${path} could not be analysed (${msg}); it may be corrupt: copy or rebuild the binary`);
+    throw refusal(path, err);
   }
 }

@@ -7,7 +7,7 @@
  * format) followed, when flags&2 (Go 1.18+), by two uvarint-length-prefixed strings inline: the
  * version, then the module info framed by 16-byte sentinels.
  */
-import { ElfFile } from './elf';
+import { ElfFile, uncovered } from './elf';
 import { corrupt } from './errors';
 import { bytes, u64, uvarint } from './reader';
 
@@ -86,10 +86,11 @@ function locate(elf: ElfFile): { data: Buffer; vaddr: number } | undefined {
     if (data.length >= HEADER_SIZE && data.subarray(0, MAGIC.length).equals(MAGIC)) return { data, vaddr: sec.addr };
   }
   // No section headers (or an unusual linker): the blob is 16-byte aligned in a writable segment.
-  for (const seg of elf.loads) {
-    if (!(seg.flags & 2) || seg.filesz === 0) continue;
+  // Each file byte is searched once, however many (corrupt) segments repeat it.
+  const writable = elf.loads.filter((s) => s.flags & 2 && s.filesz > 0);
+  for (const { item: seg, start } of uncovered(writable, (s) => s.offset, (s) => s.filesz)) {
     const img = bytes(elf.data, seg.offset, Math.min(seg.filesz, elf.data.length - seg.offset), 'segment');
-    for (let at = img.indexOf(MAGIC); at >= 0; at = img.indexOf(MAGIC, at + 1)) {
+    for (let at = img.indexOf(MAGIC, start - seg.offset); at >= 0; at = img.indexOf(MAGIC, at + 1)) {
       if ((seg.vaddr + at) % 16 === 0 && at + HEADER_SIZE <= img.length) {
         return { data: img.subarray(at), vaddr: seg.vaddr + at };
       }

@@ -49,6 +49,11 @@ export class Dwarf {
   private readonly lineStr?: Buffer;
   private readonly abbrevCache = new Map<number, Map<number, Abbrev>>();
   private structs?: Map<string, StructLayout>;
+  /**
+   * Units skipped because they could not be decoded (at most 100), with the error: corrupt data
+   * normally; anything else is a parser bug that the skip hides (the fuzzer looks here).
+   */
+  readonly skippedUnits: { offset: number; error: unknown }[] = [];
 
   /** undefined when the binary has no (readable) .debug_info/.debug_abbrev. */
   static open(elf: ElfFile): Dwarf | undefined {
@@ -136,8 +141,9 @@ export class Dwarf {
     }
     try {
       this.walk(p, end, { offsetSize, addrSize, version }, this.abbrevs(abbrevOff), out);
-    } catch {
+    } catch (error) {
       // A form we do not know or corrupt data inside this unit: skip the unit.
+      if (this.skippedUnits.length < 100) this.skippedUnits.push({ offset: off, error });
     }
     return end;
   }
@@ -277,7 +283,13 @@ export class Dwarf {
       case 0x0a: return p + 1 + u8(d, p);
       case 0x03: return p + 2 + u16(d, p);
       case 0x04: return p + 4 + u32(d, p);
-      case 0x16: { const [f, s] = uvarint(d, p); return this.skip(s, f, u, 0); } // indirect
+      case 0x16: { // indirect: the form comes with the value
+        const [f, s] = uvarint(d, p);
+        // An indirect form naming itself again would recurse once per byte of a crafted unit
+        // until the stack overflows.
+        if (f === 0x16) corrupt('DW_FORM_indirect whose form is DW_FORM_indirect');
+        return this.skip(s, f, u, 0);
+      }
       default:
         return corrupt(`unknown DWARF form 0x${form.toString(16)}`);
     }

@@ -24,6 +24,13 @@ const ELFCOMPRESS_ZSTD = 2;
 const R_X86_64_RELATIVE = 8;
 /** Refuse to inflate a section past this: DWARF of real programs is far smaller. */
 const MAX_DECOMPRESSED = 1 << 30;
+/**
+ * Nor past this multiple of its compressed size (plus MAX_RATIO_SLACK for tiny sections): Go
+ * and gcc DWARF sections inflate about 2–7×, while a zlib bomb (a stream of zeros) inflates
+ * 1000×, so a small hostile file could otherwise make us allocate a gigabyte.
+ */
+const MAX_RATIO = 64;
+const MAX_RATIO_SLACK = 1 << 20;
 
 export interface ElfSection {
   index: number;
@@ -55,6 +62,30 @@ export interface ElfSymbol {
   type: number;
   bind: number;
   shndx: number;
+}
+
+/**
+ * The parts of `ranges` ([start, start+size)) not covered by an earlier one, sorted by start,
+ * each with the item it came from. Valid files have disjoint sections and segments; corrupt
+ * headers that repeat or overlap the same bytes (tens of thousands of copies fit in a file)
+ * would otherwise make each linear scan over them quadratic in the file size.
+ */
+export function uncovered<T>(items: readonly T[], start: (t: T) => number, size: (t: T) => number): { item: T; start: number; size: number }[] {
+  const sorted = items.map((item) => ({ item, start: start(item), size: size(item) })).sort((a, b) => a.start - b.start);
+  const out: { item: T; start: number; size: number }[] = [];
+  let done = -Infinity;
+  for (const r of sorted) {
+    const end = r.start + r.size;
+    const from = Math.max(r.start, done);
+    if (end > from) out.push({ item: r.item, start: from, size: end - from });
+    done = Math.max(done, end);
+  }
+  return out;
+}
+
+/** A section as messages name it: its name, or its index when the name table is missing. */
+function secName(sec: ElfSection): string {
+  return sec.name || `#${sec.index}`;
 }
 
 export class ElfFile {
@@ -201,7 +232,7 @@ export class ElfFile {
   sectionData(sec: ElfSection): Buffer {
     if (sec.type === SHT_NOBITS) return Buffer.alloc(0);
     const end = sec.offset + sec.size;
-    if (!(end <= this.data.length)) this.truncated(`section ${sec.name}`, end);
+    if (!(end <= this.data.length)) this.truncated(`section ${secName(sec)}`, end);
     const raw = this.data.subarray(sec.offset, end);
     const cached = this.decompressed.get(sec.index);
     if (cached) return cached;
@@ -210,9 +241,9 @@ export class ElfFile {
       const type = u32(raw, 0, 'compression header');
       const size = u64(raw, 8, 'compression header');
       if (type === ELFCOMPRESS_ZSTD) {
-        throw new GoBinaryError(`${this.path}: section ${sec.name} is zstd-compressed, which Node ${process.version} cannot decompress`);
+        throw new GoBinaryError(`${this.path}: section ${secName(sec)} is zstd-compressed, which Node ${process.version} cannot decompress`);
       }
-      if (type !== ELFCOMPRESS_ZLIB) corrupt(`section ${sec.name} has unknown compression type ${type}`);
+      if (type !== ELFCOMPRESS_ZLIB) corrupt(`section ${secName(sec)} has unknown compression type ${type}`);
       out = this.inflate(sec, raw.subarray(24), size);
     } else if (sec.name.startsWith('.zdebug_') && raw.length >= 12 && raw.toString('latin1', 0, 4) === 'ZLIB') {
       out = this.inflate(sec, raw.subarray(12), raw.readUInt32BE(4) * 0x1_0000_0000 + raw.readUInt32BE(8));
@@ -224,11 +255,15 @@ export class ElfFile {
   }
 
   private inflate(sec: ElfSection, raw: Buffer, size: number): Buffer {
-    if (!(size <= MAX_DECOMPRESSED)) corrupt(`section ${sec.name} claims ${size} bytes uncompressed`);
+    if (!(size <= MAX_DECOMPRESSED)) corrupt(`section ${secName(sec)} claims ${size} bytes uncompressed`);
+    if (size > raw.length * MAX_RATIO + MAX_RATIO_SLACK) {
+      corrupt(`section ${secName(sec)} claims ${size} bytes uncompressed from ${raw.length}, more than ${MAX_RATIO} times as many`);
+    }
     try {
+      // The claimed size bounds the output, so a stream that inflates further fails instead.
       return inflateSync(raw, { maxOutputLength: Math.max(size, 1) });
     } catch (err) {
-      return corrupt(`section ${sec.name} does not decompress (${(err as Error).message})`);
+      return corrupt(`section ${secName(sec)} does not decompress (${(err as Error).message})`);
     }
   }
 
@@ -286,8 +321,13 @@ export class ElfFile {
   relativeRelocs(): ReadonlyMap<number, number> {
     if (this.relative) return this.relative;
     const map = new Map<number, number>();
-    for (const sec of this.sections) {
-      if (sec.type !== SHT_RELA || sec.entsize !== 24) continue;
+    // Entries are read at 24-byte strides from each section's start, so overlapping (corrupt)
+    // sections cannot be merged: a section starting inside one already read is skipped.
+    let readTo = -1;
+    const relas = this.sections.filter((s) => s.type === SHT_RELA && s.entsize === 24).sort((a, b) => a.offset - b.offset);
+    for (const sec of relas) {
+      if (sec.offset < readTo) continue;
+      readTo = sec.offset + sec.size;
       const d = this.sectionData(sec);
       for (let o = 0; o + 24 <= d.length; o += 24) {
         if (u32(d, o + 8) === R_X86_64_RELATIVE) map.set(u64(d, o), u64(d, o + 16));

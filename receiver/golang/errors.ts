@@ -23,11 +23,27 @@ export class CorruptDataError extends GoBinaryError {
   }
 }
 
+/**
+ * The one-line refusal for a failure inside the parsers of `path`: a CorruptDataError gets the
+ * file name and the fix; a GoBinaryError is already a diagnosis; anything else is a bug the
+ * parsers did not anticipate, still reported as a refusal (so a bad binary never crashes the
+ * tracer) but marked as such.
+ */
+export function refusal(path: string, err: unknown): GoBinaryError {
+  if (err instanceof CorruptDataError) {
+    return new GoBinaryError(`${path} is truncated or corrupt (${err.detail}); copy or rebuild the binary`);
+  }
+  if (err instanceof GoBinaryError) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new GoBinaryError(`${path} could not be analysed (${msg}); it may be corrupt: copy or rebuild the binary`);
+}
+
 export function corrupt(detail: string): never {
   throw new CorruptDataError(detail);
 }
 
 /** "0x4a3f20" — every address in a message is printed this way. */
 export function hex(n: number): string {
-  return '0x' + n.toString(16);
+  // Corrupt tables can make an address negative: "-0x10", not "0x-10".
+  return n < 0 ? '-0x' + (-n).toString(16) : '0x' + n.toString(16);
 }

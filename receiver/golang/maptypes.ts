@@ -36,7 +36,7 @@
  * runtime functions are always passed the instantiated type from the dictionary, never a shape.
  */
 import { GoVersion, compareMinor } from './buildinfo';
-import { ElfFile, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS } from './elf';
+import { ElfFile, SHF_ALLOC, SHF_EXECINSTR, SHT_NOBITS, uncovered } from './elf';
 import { ModuleData } from './moduledata';
 import { KIND_MAP, TypeResolver } from './types';
 
@@ -204,7 +204,8 @@ export function dataRefs(elf: ElfFile, lo: number, hi: number, out = new Set<num
   else for (const s of elf.loads) if (!(s.flags & 1)) ranges.push({ vaddr: s.vaddr, size: s.filesz });
   const loHi = Math.floor(lo / 0x1_0000_0000);
   const hiHi = Math.floor((hi - 1) / 0x1_0000_0000);
-  for (const r of ranges) {
+  // Every address once, however many (corrupt) headers repeat it.
+  for (const r of uncovered(ranges, (x) => x.vaddr, (x) => x.size).map((u) => ({ vaddr: u.start, size: u.size }))) {
     const start = Math.ceil(r.vaddr / PTR) * PTR;
     const off = elf.tryVaddrToFileOffset(start);
     if (off === undefined) continue;

@@ -22,7 +22,7 @@
  *               runtime walks them, runtime/type.go moduleTypelinks)
  */
 import { GoVersion, compareMinor } from './buildinfo';
-import { ElfFile, SHF_ALLOC, SHF_WRITE, SHT_NOBITS } from './elf';
+import { ElfFile, SHF_ALLOC, SHF_WRITE, SHT_NOBITS, uncovered } from './elf';
 import { PcHeader } from './pclnheader';
 
 export interface ModuleData {
@@ -98,7 +98,10 @@ function* candidates(elf: ElfFile, target: number): Generator<number> {
   secs.sort((a, b) => Number(b.name === '.go.module') - Number(a.name === '.go.module'));
   if (secs.length) for (const s of secs) ranges.push({ vaddr: s.addr, size: s.size });
   else for (const s of elf.loads) if (s.flags & 2) ranges.push({ vaddr: s.vaddr, size: s.filesz });
-  for (const r of ranges) {
+  // .go.module first, then every address once however many (corrupt) headers repeat it.
+  const first = secs[0]?.name === '.go.module' ? [ranges[0]] : [];
+  const once = uncovered(ranges, (r) => r.vaddr, (r) => r.size).map((u) => ({ vaddr: u.start, size: u.size }));
+  for (const r of [...first, ...once]) {
     const start = r.vaddr + ((8 - (r.vaddr % 8)) % 8);
     const off = elf.tryVaddrToFileOffset(start);
     if (off === undefined) continue;

@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { packageRoot } from '../util/paths';
 import type { GoBinary } from './binary';
 import { Dwarf } from './dwarf';
-import { hex } from './errors';
+import { GoBinaryError, hex } from './errors';
 import { MAGIC_GO118, locatePclntab } from './pclnheader';
 import { FuncInfo } from './pclntab';
 import { functionBody } from './probes';
@@ -268,7 +268,8 @@ function retTarget(binary: GoBinary, f: FuncInfo, role: OtelProbeRole): OtelProb
 export function retInstructions(binary: GoBinary, f: FuncInfo): number[] {
   const out: number[] = [];
   for (const i of decode(functionBody(binary.elf, f), f.entry, Infinity, { lite: true })) {
-    if (i.invalid) throw new Error(`undecodable instruction at ${hex(i.ip)} in ${f.name}`);
+    // A GoBinaryError naming the file: the tracer calls this directly (RET probes in timing mode).
+    if (i.invalid) throw new GoBinaryError(`${binary.path}: undecodable instruction at ${hex(i.ip)} in ${f.name}; the binary may be corrupt: copy or rebuild it`);
     if (i.flow === Flow.Return) out.push(i.ip);
   }
   return out;

@@ -7,7 +7,7 @@
  * textStart @24 (always 0 from Go 1.26: "code should use the moduledata text field"),
  * funcnameOffset @32, cuOffset @40, filetabOffset @48, pctabOffset @56, pclnOffset @64.
  */
-import { ElfFile } from './elf';
+import { ElfFile, uncovered } from './elf';
 import { GoBinaryError, corrupt, hex } from './errors';
 import { u32, u64, u8 } from './reader';
 
@@ -46,11 +46,13 @@ export function locatePclntab(elf: ElfFile): LocatedPclntab | undefined {
     if (sec && sec.size >= 8) return { header: parseHeader(elf, elf.sectionData(sec), sec.addr), data: elf.sectionData(sec) };
   }
   // No section headers: look for a plausible header in the read-only segments.
-  for (const seg of elf.loads) {
-    if (seg.flags & 2 || seg.filesz < HEADER_SIZE) continue;
+  // Bytes that an earlier segment already covered are not scanned again (corrupt headers can
+  // repeat a segment thousands of times).
+  const ro = elf.loads.filter((s) => !(s.flags & 2) && s.filesz >= HEADER_SIZE);
+  for (const { item: seg, start } of uncovered(ro, (s) => s.offset, (s) => s.filesz)) {
     const end = Math.min(seg.offset + seg.filesz, elf.data.length);
     const img = elf.data.subarray(seg.offset, end);
-    for (let o = 0; o + HEADER_SIZE <= img.length; o += 8) {
+    for (let o = Math.ceil((start - seg.offset) / 8) * 8; o + HEADER_SIZE <= img.length; o += 8) {
       const m = img.readUInt32LE(o);
       if ((m !== MAGIC_GO118 && m !== MAGIC_GO120) || img.readUInt32BE(o + 4) !== 0x00000108) continue;
       try {

@@ -96,6 +96,12 @@ export class Pclntab {
     for (let i = 0; i <= this.nfunc; i++, o += 8) {
       this.entryOffs[i] = data.readUInt32LE(o);
       this.funcOffs[i] = data.readUInt32LE(o + 4);
+      // The runtime refuses to start when the table is not sorted (moduledataverify1); the
+      // binary search needs it, and a function's end is the next entry: an out-of-order entry
+      // would make one function span the rest of the text (and every decode of it crawl).
+      if (i > 0 && this.entryOffs[i] < this.entryOffs[i - 1]) {
+        corrupt(`pclntab function table is not sorted: entry ${i} at ${hex(this.entryOffs[i])} comes after ${hex(this.entryOffs[i - 1])}`);
+      }
     }
     this.records = new Array(this.nfunc);
   }

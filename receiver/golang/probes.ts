@@ -11,7 +11,7 @@
  * version table, we disassemble each reflect function and look at what it calls.
  */
 import { ElfFile } from './elf';
-import { GoBinaryError } from './errors';
+import { GoBinaryError, refusal } from './errors';
 import { FuncInfo, Pclntab } from './pclntab';
 import { chooseProbePoint } from './prologue';
 import { Flow, decode } from './x86';
@@ -57,7 +57,12 @@ export const SWISS_MARKER = 'internal/runtime/maps.(*Map).Delete';
 export function functionBody(elf: ElfFile, f: FuncInfo): Buffer {
   const len = f.end - f.entry;
   if (!(len > 0 && len < 1 << 24)) throw new GoBinaryError(`${elf.path}: function ${f.name} has implausible size ${len}`);
-  return elf.readVaddr(f.entry, len);
+  try {
+    return elf.readVaddr(f.entry, len);
+  } catch (err) {
+    // Callers outside GoBinary's guard (otelsdk.ts, the tracer's RET probes) need the file named.
+    throw refusal(elf.path, err);
+  }
 }
 
 /** Names of the functions `f` calls directly (CALL rel32), in order, deduplicated. */
@@ -80,7 +85,8 @@ export function findProbePoints(elf: ElfFile, pcln: Pclntab): ProbePlan {
     try {
       c = chooseProbePoint(f.name, f.entry, functionBody(elf, f));
     } catch (err) {
-      if (err instanceof GoBinaryError) throw new GoBinaryError(`${elf.path}: ${err.message}`);
+      // chooseProbePoint does not know the file; functionBody's errors already name it.
+      if (err instanceof GoBinaryError && !err.message.startsWith(elf.path)) throw new GoBinaryError(`${elf.path}: ${err.message}`);
       throw err;
     }
     plan.points.push({
