@@ -1,7 +1,8 @@
 /** `map-delete-tracer watch`: print every delete of the targets as it happens. */
 import { Tracer } from '../tracer';
-import { formatJson } from '../output/json';
-import { formatText } from '../output/text';
+import { appendJsonLine } from '../output/json';
+import { LineBuffer } from '../output/lines';
+import { appendTextLine } from '../output/text';
 import { UserError } from '../util/errors';
 import { all, one, parseArgs } from './args';
 import type { DeleteEvent } from '../events/types';
@@ -81,18 +82,20 @@ export async function watchCommand(argv: string[]): Promise<number> {
   }
 
   const format = one<string>(p, 'format') ?? 'text';
-  const render: (e: DeleteEvent) => string = format === 'json' ? formatJson : formatText;
+  const append: (e: DeleteEvent, out: LineBuffer) => void = format === 'json' ? appendJsonLine : appendTextLine;
   // Writes to stdout are synchronous on Linux (files, pipes, TTYs): a slow reader slows the
   // receiver, the addon's bounded queue fills and the kernel counts what it cannot keep.
-  let pending: string[] = [];
+  // Lines are gathered as bytes and written 256 at a time (and by a timer).
+  const pending = new LineBuffer();
   let stdoutClosed = false;
   const flush = () => {
-    if (pending.length && !stdoutClosed) process.stdout.write(pending.join(''));
-    pending = [];
+    if (!pending.lines) return;
+    const bytes = pending.take();
+    if (!stdoutClosed) process.stdout.write(bytes);
   };
   const sink = (e: DeleteEvent) => {
-    pending.push(render(e) + '\n');
-    if (pending.length >= 256) flush();
+    append(e, pending);
+    if (pending.lines >= 256) flush();
   };
   const log = (line: string) => process.stderr.write(`map-delete-tracer: ${line}\n`);
   const metricsEndpoint = one<string>(p, 'metrics-endpoint');

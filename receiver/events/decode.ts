@@ -3,6 +3,8 @@
  * that header; test/unit/layout.test.ts compiles the header with the C compiler and checks them.
  */
 
+import { i64Number, u64Decimal, u64Hex16, u64Number } from './u64';
+
 export const KEY_MAX = 128;
 export const STACK_MAX = 32;
 export const RECORD_SIZE = 496;
@@ -93,7 +95,7 @@ export interface CountKey {
 }
 
 export function decodeCountKey(b: Buffer): CountKey {
-  return { pid: b.readUInt32LE(0), planId: b.readUInt16LE(4), op: b.readUInt8(6), funcId: b.readUInt8(7), mapType: u64n(b, 8), caller: u64n(b, 16) };
+  return { pid: b.readUInt32LE(0), planId: b.readUInt16LE(4), op: b.readUInt8(6), funcId: b.readUInt8(7), mapType: u64Number(b, 8), caller: u64Number(b, 16) };
 }
 
 export interface MapActivity {
@@ -111,7 +113,7 @@ export function decodeMapActivity(b: Buffer): MapActivity {
   return {
     deletes: b.readBigUInt64LE(0),
     clears: b.readBigUInt64LE(8),
-    mapType: u64n(b, 16),
+    mapType: u64Number(b, 16),
     lastLen: Number(b.readBigInt64LE(24)),
     maxClearLen: Number(b.readBigInt64LE(32)),
     lastSeen: b.readBigUInt64LE(40),
@@ -120,7 +122,7 @@ export function decodeMapActivity(b: Buffer): MapActivity {
 }
 
 export function decodeMapKey(b: Buffer): { pid: number; mapAddr: number } {
-  return { pid: b.readUInt32LE(0), mapAddr: u64n(b, 8) };
+  return { pid: b.readUInt32LE(0), mapAddr: u64Number(b, 8) };
 }
 
 export function decodeKeyKey(b: Buffer): { pid: number; planId: number; keyHash: bigint } {
@@ -128,7 +130,7 @@ export function decodeKeyKey(b: Buffer): { pid: number; planId: number; keyHash:
 }
 
 export function decodeKeyActivity(b: Buffer): { deletes: bigint; mapType: number } {
-  return { deletes: b.readBigUInt64LE(0), mapType: u64n(b, 8) };
+  return { deletes: b.readBigUInt64LE(0), mapType: u64Number(b, 8) };
 }
 
 /** enum mdt_span_state */
@@ -155,10 +157,12 @@ export interface RawDelete {
   tsNs: bigint;
   pid: number;
   tid: number;
-  goid: bigint;
+  /** In decimal, as shown (exact for every u64). */
+  goid: string;
   mapAddr: number;
   mapType: number;
-  keyHash: bigint;
+  /** FNV-1a 64 of the key, as shown: 16 lowercase hex digits (keyhash.ts hashHex). */
+  keyHash: string;
   /** Element count when the probe fired, before the operation; -1 when unreadable. */
   mapLenBefore: number;
   /** Runtime address where the probe fired (the probed instruction, or one past it). */
@@ -181,11 +185,6 @@ export interface RawDelete {
   spanFlags: number;
 }
 
-function u64n(buf: Buffer, off: number): number {
-  // User-space addresses fit in 53 bits on x86-64; numbers keep symbolization cheap.
-  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x1_0000_0000;
-}
-
 /** Decodes one record starting at `off` in `buf`. */
 export function decodeRecord(buf: Buffer, off = 0): RawDelete {
   if (buf.length - off < RECORD_SIZE) {
@@ -194,7 +193,7 @@ export function decodeRecord(buf: Buffer, off = 0): RawDelete {
   const flags = buf.readUInt16LE(off + OFF.flags);
   const stackLen = Math.min(buf.readUInt16LE(off + OFF.stackLen), STACK_MAX);
   const stack = new Array<number>(stackLen);
-  for (let i = 0; i < stackLen; i++) stack[i] = u64n(buf, off + OFF.stack + 8 * i);
+  for (let i = 0; i < stackLen; i++) stack[i] = u64Number(buf, off + OFF.stack + 8 * i);
   const keyBytes = Math.min(buf.readUInt16LE(off + OFF.keyBytes), KEY_MAX);
   const spanState = buf.readUInt8(off + OFF.spanState) as SpanState;
   const hasSpan = spanState === SpanState.Own || spanState === SpanState.Inherited;
@@ -202,12 +201,12 @@ export function decodeRecord(buf: Buffer, off = 0): RawDelete {
     tsNs: buf.readBigUInt64LE(off + OFF.tsNs),
     pid: buf.readUInt32LE(off + OFF.pid),
     tid: buf.readUInt32LE(off + OFF.tid),
-    goid: buf.readBigUInt64LE(off + OFF.goid),
-    mapAddr: u64n(buf, off + OFF.mapAddr),
-    mapType: u64n(buf, off + OFF.mapType),
-    keyHash: buf.readBigUInt64LE(off + OFF.keyHash),
-    mapLenBefore: Number(buf.readBigInt64LE(off + OFF.mapLen)),
-    probeIp: u64n(buf, off + OFF.probeIp),
+    goid: u64Decimal(buf, off + OFF.goid),
+    mapAddr: u64Number(buf, off + OFF.mapAddr),
+    mapType: u64Number(buf, off + OFF.mapType),
+    keyHash: u64Hex16(buf, off + OFF.keyHash),
+    mapLenBefore: i64Number(buf, off + OFF.mapLen),
+    probeIp: u64Number(buf, off + OFF.probeIp),
     planId: buf.readUInt32LE(off + OFF.planId),
     keyLen: buf.readUInt32LE(off + OFF.keyLen),
     flags,

@@ -2,12 +2,16 @@
  * RawDelete (runtime addresses, bytes) → DeleteEvent (names, lines, formatted key). All the
  * Go knowledge comes from GoBinary; this module only decides which frame is "the caller" and
  * how values are shown.
+ *
+ * Runs once per record, so what repeats is made once and shared: an event's stack, caller
+ * (events/stacks.ts), process info and notes are frozen objects that many events point to; the
+ * per-event parts (times, ids, map, key, span) are fresh.
  */
-import type { GoBinary, GoTypeInfo, SourceFrame } from '../golang/binary';
+import type { GoBinary, GoTypeInfo } from '../golang/binary';
 import { ArgKindCode, Flag, SpanState, type RawDelete } from './decode';
 import { functionName } from '../attach/functions';
-import { hashHex } from './keyhash';
-import type { DeleteEvent, SourceLocation, StackFrame } from './types';
+import { StackCache } from './stacks';
+import type { DeleteEvent } from './types';
 
 /** What enrichment needs to know about the process a record came from. */
 export interface ProcessView {
@@ -20,22 +24,10 @@ export interface ProcessView {
   serviceName?: string;
 }
 
-const UNKNOWN_FRAME: SourceLocation = { function: '?', file: '?', line: 0 };
-
 // Go kinds (internal/abi): integers are shown in decimal, strings as text, the rest as hex.
 const SIGNED_KINDS = new Set([2, 3, 4, 5, 6]); // int, int8..int64
 const UNSIGNED_KINDS = new Set([7, 8, 9, 10, 11, 12]); // uint, uint8..uint64, uintptr
 const KIND_STRING = 24;
-
-/** Frames of the runtime's and reflect's own machinery, skipped to find a reflective caller. */
-function isMachinery(fn: string): boolean {
-  return (
-    fn.startsWith('runtime.') ||
-    fn.startsWith('reflect.') ||
-    fn.startsWith('internal/runtime/') ||
-    fn.startsWith('internal/reflectlite.')
-  );
-}
 
 export function formatKeyValue(bytes: Buffer, key: GoTypeInfo | undefined, isString: boolean): string {
   if (isString || key?.kind === KIND_STRING) return bytes.toString('utf8');
@@ -58,47 +50,51 @@ export function formatKeyValue(bytes: Buffer, key: GoTypeInfo | undefined, isStr
 
 const hex = (n: number) => '0x' + n.toString(16);
 
+/** Record flags → the event's notes; eight shared, frozen objects instead of one per event. */
+const NOTES: readonly DeleteEvent['notes'][] = Array.from({ length: 8 }, (_, i) =>
+  Object.freeze({ stackTruncated: (i & 1) !== 0, keyTruncated: (i & 2) !== 0, goidUnknown: (i & 4) !== 0 }),
+);
+
+function notesOf(flags: number): DeleteEvent['notes'] {
+  return NOTES[(flags & Flag.StackTruncated ? 1 : 0) | (flags & Flag.KeyTruncated ? 2 : 0) | (flags & Flag.GoidUnreadable ? 4 : 0)];
+}
+
 export class Enricher {
-  /** Symbolized return addresses, per binary: the same call sites repeat endlessly. */
-  private readonly frameCache = new WeakMap<GoBinary, Map<number, SourceFrame[]>>();
+  /** Symbolized stacks and their callers, shared by every event with the same stack. */
+  private readonly stacks = new StackCache();
+  /** The last map address formatted, and its text: a process deletes from the same map in runs. */
+  private lastMapAddr = -1;
+  private lastMapAddrHex = '';
+  /** The process info of the last view, shared (frozen) by its events. */
+  private lastView?: ProcessView;
+  private lastProcess?: DeleteEvent['process'];
 
   constructor(private readonly clockOffsetNs: bigint) {}
 
-  private framesFor(view: ProcessView, retAddr: number): SourceFrame[] {
-    let cache = this.frameCache.get(view.binary);
-    if (!cache) this.frameCache.set(view.binary, (cache = new Map()));
-    const link = retAddr - view.bias;
-    let frames = cache.get(link);
-    if (!frames) {
-      try {
-        frames = view.binary.symbolizeReturn(link);
-      } catch {
-        frames = [];
-      }
-      if (cache.size > 200_000) cache.clear();
-      cache.set(link, frames);
+  private processOf(view: ProcessView): DeleteEvent['process'] {
+    const p = this.lastProcess;
+    if (view === this.lastView && p && p.executable === view.executable && p.goVersion === view.binary.goVersion && p.serviceName === view.serviceName) return p;
+    this.lastView = view;
+    return (this.lastProcess = Object.freeze({ executable: view.executable, goVersion: view.binary.goVersion, serviceName: view.serviceName }));
+  }
+
+  private mapAddrHex(addr: number): string {
+    if (addr !== this.lastMapAddr) {
+      this.lastMapAddr = addr;
+      this.lastMapAddrHex = hex(addr);
     }
-    return frames;
+    return this.lastMapAddrHex;
   }
 
   enrich(raw: RawDelete, view: ProcessView): DeleteEvent {
     const op = raw.argKind === ArgKindCode.Clear ? 'clear' : 'delete';
     const fn = functionName(raw.funcId);
 
-    const stack: StackFrame[] = [];
-    for (const ret of raw.stack) {
-      const frames = this.framesFor(view, ret);
-      const pc = hex(ret);
-      if (frames.length === 0) stack.push({ ...UNKNOWN_FRAME, pc });
-      for (const f of frames) stack.push({ function: f.function, file: f.file, line: f.line, pc });
-    }
-
+    const cached = this.stacks.lookup(view.binary, view.bias, raw.stack);
+    const stack = cached.frames;
     // The delete statement is the first frame; through reflect it is the first frame past
     // runtime/reflect machinery.
-    let caller: SourceLocation = stack[0] ?? UNKNOWN_FRAME;
-    if (fn.startsWith('reflect.') || (stack[0] && stack[0].function.startsWith('reflect.'))) {
-      caller = stack.find((f) => !isMachinery(f.function)) ?? caller;
-    }
+    const caller = fn.startsWith('reflect.') || (stack.length > 0 && stack[0].function.startsWith('reflect.')) ? cached.reflective : cached.direct;
 
     const mapType = raw.mapType ? view.binary.mapType(raw.mapType - view.bias) : undefined;
     const typeName = mapType?.name ?? (raw.mapType ? `unknown type at ${hex(raw.mapType)}` : '?');
@@ -110,7 +106,7 @@ export class Enricher {
     if (op === 'delete') {
       key = {
         type: mapType?.key.name ?? (raw.flags & Flag.KeyString ? 'string' : '?'),
-        hash: hashHex(raw.keyHash),
+        hash: raw.keyHash,
       };
       if (raw.key) key.value = formatKeyValue(raw.key, mapType?.key, (raw.flags & Flag.KeyString) !== 0);
     }
@@ -119,23 +115,19 @@ export class Enricher {
       timeNs: raw.tsNs + this.clockOffsetNs,
       pid: raw.pid,
       tid: raw.tid,
-      goid: raw.goid.toString(),
+      goid: raw.goid,
       op,
       function: fn,
-      map: { addr: hex(raw.mapAddr), type: typeName, len, lenBefore: raw.flags & Flag.NilMap ? 0 : raw.mapLenBefore < 0 ? null : raw.mapLenBefore },
+      map: { addr: this.mapAddrHex(raw.mapAddr), type: typeName, len, lenBefore: raw.flags & Flag.NilMap ? 0 : raw.mapLenBefore < 0 ? null : raw.mapLenBefore },
       key,
-      caller: { function: caller.function, file: caller.file, line: caller.line },
+      caller,
       stack,
-      process: { executable: view.executable, goVersion: view.binary.goVersion, serviceName: view.serviceName },
+      process: this.processOf(view),
       span:
         raw.spanState === SpanState.None
           ? null
           : { traceId: raw.traceId, spanId: raw.spanId, sampled: (raw.spanFlags & 1) === 1, inherited: raw.spanState === SpanState.Inherited },
-      notes: {
-        stackTruncated: (raw.flags & Flag.StackTruncated) !== 0,
-        keyTruncated: (raw.flags & Flag.KeyTruncated) !== 0,
-        goidUnknown: (raw.flags & Flag.GoidUnreadable) !== 0,
-      },
+      notes: notesOf(raw.flags),
     };
   }
 }

@@ -3,18 +3,37 @@
  * `go.goroutine.id`; code location uses the stable `code.*` conventions.
  */
 import type { Attributes, HrTime } from '@opentelemetry/api';
-import type { DeleteEvent } from '../events/types';
+import type { DeleteEvent, StackFrame } from '../events/types';
+import { SecondSplitter } from '../output/time';
 
 export const EVENT_DELETE = 'go.map.delete';
 export const EVENT_CLEAR = 'go.map.clear';
 
+const seconds = new SecondSplitter();
+
 export function hrTime(unixNs: bigint): HrTime {
-  return [Number(unixNs / 1_000_000_000n), Number(unixNs % 1_000_000_000n)];
+  if (unixNs < 0n) return [Number(unixNs / 1_000_000_000n), Number(unixNs % 1_000_000_000n)];
+  const ns = seconds.split(unixNs); // per event: no BigInt division within a second
+  return [seconds.sec, ns];
 }
+
+/** The stacktrace of each shared (frozen) stack, made once: events/stacks.ts shares them. */
+const stacktraces = new WeakMap<StackFrame[], string>();
 
 /** Go's own traceback layout, so the stack reads like a panic's. */
 export function goStacktrace(e: DeleteEvent): string {
-  return e.stack.map((f) => `${f.function}(...)\n\t${f.file}:${f.line} pc=${f.pc}`).join('\n');
+  const stack = e.stack;
+  if (!Object.isFrozen(stack)) return formatStacktrace(stack);
+  let text = stacktraces.get(stack);
+  if (text === undefined) {
+    text = formatStacktrace(stack);
+    if (stack.every((f) => Object.isFrozen(f))) stacktraces.set(stack, text);
+  }
+  return text;
+}
+
+function formatStacktrace(stack: StackFrame[]): string {
+  return stack.map((f) => `${f.function}(...)\n\t${f.file}:${f.line} pc=${f.pc}`).join('\n');
 }
 
 export function eventAttributes(e: DeleteEvent): Attributes {

@@ -17,8 +17,9 @@ import type { ExporterConfig, MapDeleteReceiverConfig, OtlpReceiverConfig } from
 import { OtlpForwarder, type ForwardStats } from '../otlp/forward';
 import type { ReceivedTraces } from '../otlp/server';
 import type { DeleteEvent } from '../events/types';
-import { formatJson } from '../output/json';
-import { formatText } from '../output/text';
+import { appendJsonLine } from '../output/json';
+import { LineBuffer } from '../output/lines';
+import { appendTextLine } from '../output/text';
 import { UserError } from '../util/errors';
 import { loadTraceProtos } from '../otlp/proto';
 import { ReceivedSpanAttacher, type AttachStats } from './attach-received';
@@ -85,27 +86,26 @@ class OtlpEventExporter implements EventExporter {
 }
 
 class LineExporter implements EventExporter {
-  private pending: string[] = [];
+  /** Lines gathered as bytes and written 256 at a time (and on every tick). */
+  private readonly pending = new LineBuffer();
   private written = 0;
 
   constructor(
     readonly id: string,
     private readonly fd: number,
-    private readonly render: (e: DeleteEvent) => string,
+    private readonly append: (e: DeleteEvent, out: LineBuffer) => void,
     private readonly ownsFd: boolean,
   ) {}
 
   consume(e: DeleteEvent): void {
-    this.pending.push(this.render(e) + '\n');
-    if (this.pending.length >= 256) this.tick();
+    this.append(e, this.pending);
+    if (this.pending.lines >= 256) this.tick();
   }
 
   tick(): void {
-    if (!this.pending.length) return;
-    const text = this.pending.join('');
-    this.written += this.pending.length;
-    this.pending = [];
-    fs.writeSync(this.fd, text);
+    if (!this.pending.lines) return;
+    this.written += this.pending.lines;
+    fs.writeSync(this.fd, this.pending.take());
   }
 
   async close(): Promise<void> {
@@ -171,7 +171,7 @@ export class ExportPipeline {
           break;
         }
         case 'debug':
-          this.exporters.push(new LineExporter(cfg.id, 1, cfg.verbosity === 'detailed' ? formatJson : formatText, false));
+          this.exporters.push(new LineExporter(cfg.id, 1, cfg.verbosity === 'detailed' ? appendJsonLine : appendTextLine, false));
           break;
         case 'file': {
           let fd: number;
@@ -180,7 +180,7 @@ export class ExportPipeline {
           } catch (err) {
             throw new UserError(`exporter ${cfg.id}: cannot open ${cfg.path}: ${(err as NodeJS.ErrnoException).code} (check exporters.${cfg.id}.path)`);
           }
-          this.exporters.push(new LineExporter(cfg.id, fd, formatJson, true));
+          this.exporters.push(new LineExporter(cfg.id, fd, appendJsonLine, true));
           break;
         }
       }
