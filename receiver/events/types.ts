@@ -61,6 +61,10 @@ export interface DeleteEvent {
   function: string;
   map: MapInfo;
   key: KeyInfo | null;
+  /**
+   * caller, stack, process and notes are shared between events with the same stack / process /
+   * flags (receiver/events/stacks.ts) and frozen: never modify them; copy to change.
+   */
   caller: SourceLocation;
   stack: StackFrame[];
   process: ProcessInfo;
